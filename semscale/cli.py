@@ -1,0 +1,134 @@
+"""`semscale` command line: measure semantic scales, fetch data.
+
+    semscale measure fashion-mnist                 # sample space (Alg. 1), training split
+    semscale measure fashion-mnist --space feature # features of a small CNN trained on it (cached)
+    semscale measure path/to/ImageFolder
+    semscale measure features.npz                  # arrays 'features' (N, d) and 'labels' (N,)
+    semscale fetch pointclouds
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="semscale", description="Semantic scales of classes "
+                                     "(Ma et al., ICLR 2023, 'Delving into Semantic Scale Imbalance').")
+    parser.add_argument("--version", action="version", version=f"semscale {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    m = commands.add_parser("measure", help="per-class N, E_n, S', W', S and rank; CSV, Markdown and a radar plot",
+                            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                            description="Measure the semantic scale of every class of a labelled set and write "
+                            "scales.csv, scales.md, radar.png (paper Fig. 7) and record.json to --out.")
+    m.add_argument("target", help="a dataset name (fashion-mnist, mnist, cifar10, cifar100, digits), a folder of "
+                   "images in ImageFolder layout (one sub-folder per class), or an .npz/.npy file of features")
+    m.add_argument("--space", choices=["sample", "feature"], default="sample",
+                   help="sample: pixels resized to 16x16, native channels, [0,1] (Alg. 1); feature: 64-d "
+                   "average-pooled features of a small CNN trained with cross-entropy on the set (App. F.2). "
+                   "Feature files are always measured as given")
+    m.add_argument("--split", choices=["train", "test"], default="train", help="which split of a named dataset")
+    m.add_argument("--alpha", type=float, default=1.0,
+                   help="W = log2(alpha + W'); the paper uses 1 on sample-balanced and 2 on long-tailed data")
+    m.add_argument("--scale", type=float, default=None,
+                   help="s in Vol = 1/2 log2 det(I + s/m Zc Zc^T); default: the feature dimension d (Eq. 3)")
+    m.add_argument("--beta", type=float, default=0.9999, help="beta of the effective number E_n")
+    m.add_argument("--data-dir", default=None, help="folder searched first for datasets (else SEMSCALE_DATA, the "
+                   "cache, Debian's /usr/share/datasets)")
+    m.add_argument("--no-download", action="store_true", help="never try torchvision's download")
+    m.add_argument("--labels", default=None, help="labels .npy when TARGET is an .npy of features")
+    m.add_argument("--features-key", default="features", help="array name of the features in an .npz")
+    m.add_argument("--labels-key", default="labels", help="array name of the labels in an .npz")
+    m.add_argument("--image-size", type=int, default=32, help="ImageFolder images are resized to this first")
+    m.add_argument("--epochs", type=int, default=3, help="--space feature: epochs of the small CNN")
+    m.add_argument("--seed", type=int, default=0, help="--space feature: training seed")
+    m.add_argument("--out", default=None, help="output folder (default results/measure/<target>-<space>-<split>)")
+    m.add_argument("--top", type=int, default=3, help="how many weakest classes to name")
+    m.add_argument("--no-plot", action="store_true", help="skip the radar plot")
+
+    f = commands.add_parser("fetch", help="download a dataset or the Stanford point clouds into the data folder")
+    f.add_argument("what", choices=["fashion-mnist", "mnist", "cifar10", "cifar100", "pointclouds"])
+    f.add_argument("--root", default=None, help="where datasets land (default: SEMSCALE_DATA or the cache)")
+    f.add_argument("--force", action="store_true", help="fetch again even if present")
+    return parser
+
+
+def _load_target(args):
+    """(table, label for the output folder)."""
+    from .data import load_dataset, load_features_file
+    from .measure import measure, measure_dataset
+
+    target = Path(args.target)
+    if target.suffix in (".npz", ".npy"):
+        features, labels, names = load_features_file(target, args.labels, args.features_key, args.labels_key)
+        table = measure(features, labels, class_names=names, alpha=args.alpha, scale=args.scale, beta=args.beta,
+                        name=target.stem, space="feature")
+        return table, f"{target.stem}-feature"
+    if target.is_dir():
+        from .data import load_image_folder
+        dataset = load_image_folder(target, args.image_size)
+    else:
+        dataset = load_dataset(args.target, args.split, root=args.data_dir, download=not args.no_download)
+    label = f"{dataset.name}-{args.space}-{args.split}"
+    if args.space == "sample":
+        return measure_dataset(dataset, args.alpha, args.scale, args.beta, progress=True), label
+    from .features import trained_feature_table
+    return trained_feature_table(dataset, args), label
+
+
+def cmd_measure(args) -> int:
+    from .measure import COLUMNS
+    from .report import radar_figure, run_record, save_figure, write_json, write_table
+
+    started = time.time()
+    table, label = _load_target(args)
+    out = Path(args.out) if args.out else Path("results") / "measure" / label.replace("/", "_")
+    rows = table.rows()
+    settings = table.settings()
+    note = ("Settings: " + ", ".join(f"{k}={v}" for k, v in settings.items())
+            + ". S' = Vol / max Vol; W' = mean distance to other class centres, max-normalised; W = log2(alpha+W'); "
+            "S = S' * W; rank 1 = largest S.")
+    write_table(rows, COLUMNS, out / "scales", title=f"Semantic scales: {table.name} ({table.space} space)", note=note)
+    if not args.no_plot:
+        save_figure(radar_figure(table.class_names, table.scales.s, table.counts,
+                                 f"{table.name}: S and N per class ({table.space} space)"), out / "radar.png")
+    write_json(out / "record.json", run_record(command=" ".join(sys.argv), settings=settings,
+                                                wall_seconds=round(time.time() - started, 2)))
+    from .report import markdown_table
+    print(markdown_table(rows, ["class", "name", "N", "S_prime", "W_prime", "S", "E_n", "rank", "split_by_scale"]))
+    print(f"weakest classes by S: {', '.join(table.weakest(args.top))}")
+    print(f"wrote {out}/scales.csv, scales.md{'' if args.no_plot else ', radar.png'}, record.json")
+    return 0
+
+
+def cmd_fetch(args) -> int:
+    if args.what == "pointclouds":
+        from .data.pointclouds import fetch_point_clouds
+        for name, path in fetch_point_clouds(force=args.force).items():
+            print(f"{name}: {path}")
+        return 0
+    from .data import load_dataset
+    for split in ("train", "test"):
+        dataset = load_dataset(args.what, split, root=args.root, download=True)
+        print(f"{args.what} {split}: {len(dataset.labels)} images from {dataset.source}")
+    return 0
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return {"measure": cmd_measure, "fetch": cmd_fetch}[args.command](args)
+    except (ValueError, FileNotFoundError, RuntimeError) as error:
+        print(f"semscale: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,270 @@
+"""Image datasets: local folders first, then torchvision's download; one clear error when neither works.
+
+Readers parse the standard on-disk formats themselves (IDX for MNIST-like sets, the pickled batches for CIFAR), so
+any copy in the usual layout works, including the small ones the tests generate; torchvision is used only to
+download when no local copy exists.
+"""
+from __future__ import annotations
+
+import gzip
+import pickle
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .paths import data_roots, download_root
+
+FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+                         "Bag", "Ankle boot"]
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+
+
+class DatasetNotFound(FileNotFoundError):
+    """No local copy of a dataset and no way to download it."""
+
+
+@dataclass
+class ImageDataset:
+    """Images (N, H, W, C) as uint8 or float in [0, 1], integer labels, class names, and where they came from."""
+
+    name: str
+    images: np.ndarray
+    labels: np.ndarray
+    classes: list
+    source: str
+    extras: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.images.ndim == 3:
+            self.images = self.images[..., None]
+        self.labels = np.asarray(self.labels, dtype=np.int64)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def counts(self) -> np.ndarray:
+        return np.bincount(self.labels, minlength=self.num_classes)
+
+    def subset(self, indices, name: str | None = None) -> "ImageDataset":
+        indices = np.asarray(indices)
+        extras = {k: v[indices] if isinstance(v, np.ndarray) and len(v) == len(self.labels) else v
+                  for k, v in self.extras.items()}
+        return ImageDataset(name or self.name, self.images[indices], self.labels[indices], list(self.classes),
+                            self.source, extras)
+
+
+# ---------------------------------------------------------------- IDX (MNIST, Fashion-MNIST)
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file (optionally .gz) as a numpy array."""
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rb") as handle:
+        data = handle.read()
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 8:
+        raise ValueError(f"{path}: not an unsigned-byte IDX file")
+    ndim = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+    array = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
+    if array.size != int(np.prod(shape)):
+        raise ValueError(f"{path}: header says {shape}, file holds {array.size} values (truncated?)")
+    return array.reshape(shape)
+
+
+def _find_idx(folders, split: str):
+    prefix = "train" if split == "train" else "t10k"
+    for folder in folders:
+        for suffix in ("", ".gz"):
+            images = folder / f"{prefix}-images-idx3-ubyte{suffix}"
+            labels = folder / f"{prefix}-labels-idx1-ubyte{suffix}"
+            if images.exists() and labels.exists():
+                return images, labels
+    return None
+
+
+def _idx_dataset(name, torchvision_name, classes, split, root, download, extra_folders=()):
+    subfolders = {"fashion-mnist": ("fashion-mnist", "FashionMNIST/raw"), "mnist": ("mnist", "MNIST/raw")}[name]
+    folders = [r / sub for r in data_roots(root) for sub in subfolders] + [r for r in data_roots(root)]
+    folders += list(extra_folders)
+    found = _find_idx(folders, split)
+    if found is None and download:
+        _torchvision_download(torchvision_name, root)
+        found = _find_idx(folders, split)
+    if found is None:
+        raise _not_found(name, folders, download)
+    images, labels = (read_idx(path) for path in found)
+    return ImageDataset(name, images, labels, list(classes), str(found[0].parent))
+
+
+# ---------------------------------------------------------------- CIFAR pickles
+
+def _unpickle(path: Path) -> dict:
+    with open(path, "rb") as handle:
+        return pickle.load(handle, encoding="latin1")
+
+
+def _cifar_images(flat) -> np.ndarray:
+    return np.asarray(flat, dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+
+
+def _cifar(name, split, root, download):
+    folder_name = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}[name]
+    folders = [r / folder_name for r in data_roots(root)]
+    found = next((f for f in folders if f.is_dir()), None)
+    if found is None and download:
+        _torchvision_download({"cifar10": "CIFAR10", "cifar100": "CIFAR100"}[name], root)
+        found = next((f for f in folders if f.is_dir()), None)
+    if found is None:
+        raise _not_found(name, folders, download)
+    if name == "cifar10":
+        files = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
+        batches = [_unpickle(found / f) for f in files]
+        classes = _unpickle(found / "batches.meta")["label_names"] if (found / "batches.meta").exists() \
+            else CIFAR10_CLASSES
+        return ImageDataset(name, np.concatenate([_cifar_images(b["data"]) for b in batches]),
+                            np.concatenate([b["labels"] for b in batches]), list(classes), str(found))
+    batch = _unpickle(found / ("train" if split == "train" else "test"))
+    meta = _unpickle(found / "meta")
+    return ImageDataset(name, _cifar_images(batch["data"]), np.asarray(batch["fine_labels"]),
+                        list(meta["fine_label_names"]), str(found),
+                        {"coarse_labels": np.asarray(batch["coarse_labels"], dtype=np.int64),
+                         "coarse_classes": list(meta.get("coarse_label_names", []))})
+
+
+# ---------------------------------------------------------------- downloads and errors
+
+def _torchvision_download(torchvision_name: str, root) -> None:
+    """torchvision's own download into the download root; failures become DatasetNotFound later."""
+    import torchvision.datasets as tvd
+
+    target = download_root(root)
+    target.mkdir(parents=True, exist_ok=True)
+    try:
+        getattr(tvd, torchvision_name)(root=str(target), train=True, download=True)
+        getattr(tvd, torchvision_name)(root=str(target), train=False, download=True)
+    except Exception:  # offline, refused, interrupted: the caller reports what was looked for
+        pass
+
+
+FETCH_HINTS = {
+    "fashion-mnist": "apt-get install dataset-fashion-mnist   (or: semscale fetch fashion-mnist --root DIR)",
+    "mnist": "semscale fetch mnist --root DIR",
+    "cifar10": "semscale fetch cifar10 --root DIR",
+    "cifar100": "semscale fetch cifar100 --root DIR",
+}
+
+
+def _not_found(name, folders, download) -> DatasetNotFound:
+    looked = "\n  ".join(str(f) for f in folders)
+    tried = "the download failed (offline?)" if download else "downloading was switched off"
+    return DatasetNotFound(
+        f"dataset {name!r} not found; looked in:\n  {looked}\nand {tried}. To fetch it run:\n  {FETCH_HINTS[name]}\n"
+        f"or point --data-dir / SEMSCALE_DATA at a folder holding it in torchvision's layout."
+    )
+
+
+# ---------------------------------------------------------------- public loaders
+
+def load_fashion_mnist(split="train", root=None, download=True) -> ImageDataset:
+    return _idx_dataset("fashion-mnist", "FashionMNIST", FASHION_MNIST_CLASSES, split, root, download,
+                        extra_folders=[DEBIAN_FASHION_MNIST])
+
+
+def load_mnist(split="train", root=None, download=True) -> ImageDataset:
+    return _idx_dataset("mnist", "MNIST", [str(i) for i in range(10)], split, root, download)
+
+
+def load_cifar10(split="train", root=None, download=True) -> ImageDataset:
+    return _cifar("cifar10", split, root, download)
+
+
+def load_cifar100(split="train", root=None, download=True) -> ImageDataset:
+    return _cifar("cifar100", split, root, download)
+
+
+def load_digits(split="train", root=None, download=True, test_fraction: float = 0.25, seed: int = 0) -> ImageDataset:
+    """scikit-learn's 8 x 8 digits (1,797 images, pixels 0..16 scaled to [0, 1]); a fixed stratified split."""
+    from sklearn.datasets import load_digits as sk_digits
+    from sklearn.model_selection import train_test_split
+
+    bunch = sk_digits()
+    train_idx, test_idx = train_test_split(np.arange(len(bunch.target)), test_size=test_fraction,
+                                           stratify=bunch.target, random_state=seed)
+    idx = np.sort(train_idx if split == "train" else test_idx)
+    return ImageDataset("digits", (bunch.images[idx] / 16.0).astype(np.float32), bunch.target[idx],
+                        [str(i) for i in range(10)], "sklearn.datasets.load_digits")
+
+
+DATASETS = {
+    "fashion-mnist": load_fashion_mnist,
+    "mnist": load_mnist,
+    "cifar10": load_cifar10,
+    "cifar100": load_cifar100,
+    "digits": load_digits,
+}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+
+
+def load_dataset(name: str, split: str = "train", root=None, download: bool = True) -> ImageDataset:
+    """A dataset by name (see DATASETS) or a folder of images in ImageFolder layout."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split: expected 'train' or 'test', got {split!r}")
+    key = name.lower().replace("_", "-")
+    key = {"fashionmnist": "fashion-mnist", "cifar-10": "cifar10", "cifar-100": "cifar100"}.get(key, key)
+    if key in DATASETS:
+        return DATASETS[key](split=split, root=root, download=download)
+    if Path(name).is_dir():
+        return load_image_folder(name)
+    raise ValueError(f"dataset {name!r}: not one of {sorted(DATASETS)} and not a folder of images")
+
+
+def load_image_folder(path, image_size: int = 32) -> ImageDataset:
+    """ImageFolder layout (path/<class>/<image>): classes are the sorted sub-folder names.
+
+    Images keep their native channels (grayscale stays one channel) and are resized to image_size x image_size so
+    they stack into one array; a folder mixing grayscale and colour is converted to colour.
+    """
+    from PIL import Image
+
+    path = Path(path)
+    class_dirs = sorted(d for d in path.iterdir() if d.is_dir()) if path.is_dir() else []
+    if not class_dirs:
+        raise ValueError(f"{path}: expected one sub-folder per class (ImageFolder layout), found none")
+    files, labels = [], []
+    for label, folder in enumerate(class_dirs):
+        members = sorted(f for f in folder.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
+        if not members:
+            raise ValueError(f"class {folder.name!r}: no images in {folder} (suffixes {sorted(IMAGE_SUFFIXES)})")
+        files += members
+        labels += [label] * len(members)
+    modes = set()
+    for f in files[:50]:
+        with Image.open(f) as im:
+            modes.add("L" if im.mode in ("L", "1", "I;16", "I") else "RGB")
+    mode = "L" if modes == {"L"} else "RGB"
+    images = np.stack([np.asarray(Image.open(f).convert(mode).resize((image_size, image_size), Image.BILINEAR))
+                       for f in files])
+    return ImageDataset(path.name, images, np.asarray(labels), [d.name for d in class_dirs], str(path))
+
+
+def load_features_file(path, labels_path=None, features_key: str = "features", labels_key: str = "labels"):
+    """(features, labels, class names or None) from an .npz (keys features/labels, optional class_names) or an
+    .npy of features with a separate .npy of labels."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    if path.suffix == ".npz":
+        with np.load(path, allow_pickle=False) as archive:
+            missing = [k for k in (features_key, labels_key) if k not in archive.files]
+            if missing:
+                raise ValueError(f"{path}: missing array(s) {missing}; it holds {archive.files}. "
+                                 "Name them with --features-key / --labels-key")
+            names = [str(n) for n in archive["class_names"]] if "class_names" in archive.files else None
+            return archive[features_key], archive[labels_key], names
+    if path.suffix == ".npy":
+        if labels_path is None:
+            raise ValueError(f"{path}: an .npy holds only features; give the labels with --labels FILE.npy")
+        return np.load(path, allow_pickle=False), np.load(labels_path, allow_pickle=False), None
+    raise ValueError(f"{path}: expected an .npz or .npy file")

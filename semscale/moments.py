@@ -1,0 +1,146 @@
+"""Exact, mergeable per-class moments (count, mean, centred scatter) in float64.
+
+They give every class's volume (Eq. 3) and centre without keeping the samples, so a dataset larger than memory is
+measured in one pass, partial results from shards or ranks combine exactly, and a first-in first-out pool can add
+its newest batch and subtract its oldest (Chan et al.'s pairwise update, run forwards or backwards).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .validation import check_features, check_labels
+from .volume import volume_from_scatter
+
+OUTER_PRODUCT_LIMIT = 1 << 22  # float64 elements (32 MiB) materialised at most by the vectorised path
+
+
+@dataclass
+class GroupMoments:
+    """Moments of the samples of some classes: `classes` (k,), `counts` (k,), `means` (k, d), `scatters` (k, d, d)."""
+
+    classes: np.ndarray
+    counts: np.ndarray
+    means: np.ndarray
+    scatters: np.ndarray
+
+
+def group_moments(features, labels) -> GroupMoments:
+    """Moments of each class present in one batch, from a single sort; centred before the outer products."""
+    features = check_features(features)
+    labels = check_labels(labels, num_samples=len(features))
+    classes, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+    dim = features.shape[1]
+    sums = np.zeros((len(classes), dim))
+    np.add.at(sums, inverse, features)
+    means = sums / counts[:, None]
+    centred = features - means[inverse]
+    order = np.argsort(inverse, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)]).astype(int)
+    sorted_centred = centred[order]
+    if len(features) * dim * dim <= OUTER_PRODUCT_LIMIT:
+        # Small batches (the pool's case): one vectorised reduction beats a Python loop over classes.
+        outer = sorted_centred[:, :, None] * sorted_centred[:, None, :]
+        scatters = np.add.reduceat(outer, starts[:-1], axis=0) if len(classes) else np.zeros((0, dim, dim))
+    else:
+        scatters = np.stack([sorted_centred[a:b].T @ sorted_centred[a:b] for a, b in zip(starts[:-1], starts[1:])])
+    return GroupMoments(classes, counts.astype(np.float64), means, scatters)
+
+
+class ClassMoments:
+    """Running moments for classes 0..C-1 in dimension d."""
+
+    def __init__(self, num_classes: int, dim: int):
+        if num_classes < 1 or dim < 1:
+            raise ValueError(f"num_classes and dim must be positive, got {num_classes} and {dim}")
+        self.num_classes, self.dim = int(num_classes), int(dim)
+        self.counts = np.zeros(num_classes)
+        self.means = np.zeros((num_classes, dim))
+        self.scatters = np.zeros((num_classes, dim, dim))
+
+    @classmethod
+    def from_data(cls, features, labels, num_classes: int | None = None) -> "ClassMoments":
+        features = check_features(features)
+        labels = check_labels(labels, num_samples=len(features), num_classes=num_classes)
+        moments = cls(num_classes or int(labels.max()) + 1, features.shape[1])
+        moments.add(features, labels)
+        return moments
+
+    def _check_group(self, group: GroupMoments) -> None:
+        if group.means.shape[1:] != (self.dim,):
+            raise ValueError(f"features: dimension {group.means.shape[1]} does not match the moments' {self.dim}")
+        if len(group.classes) and group.classes.max() >= self.num_classes:
+            raise ValueError(f"labels: label {int(group.classes.max())} is out of range for "
+                             f"num_classes={self.num_classes}")
+
+    def add(self, features, labels) -> np.ndarray:
+        """Add samples; returns the classes whose moments changed."""
+        return self.add_group(group_moments(features, labels))
+
+    def remove(self, features, labels) -> np.ndarray:
+        """Remove samples that were added before; returns the classes whose moments changed."""
+        return self.remove_group(group_moments(features, labels))
+
+    def add_group(self, group: GroupMoments) -> np.ndarray:
+        self._check_group(group)
+        c = group.classes
+        n_a, n_b = self.counts[c], group.counts
+        total = n_a + n_b
+        delta = group.means - self.means[c]
+        self.means[c] += delta * (n_b / total)[:, None]
+        self.scatters[c] += group.scatters + (n_a * n_b / total)[:, None, None] * delta[:, :, None] * delta[:, None, :]
+        self.counts[c] = total
+        return c
+
+    def remove_group(self, group: GroupMoments) -> np.ndarray:
+        self._check_group(group)
+        c = group.classes
+        total, n_b = self.counts[c], group.counts
+        if np.any(n_b > total):
+            bad = int(c[np.argmax(n_b > total)])
+            raise ValueError(f"class {bad}: removing more samples than the moments hold")
+        n_a = total - n_b
+        emptied = n_a == 0
+        safe = np.where(emptied, 1.0, n_a)
+        mean_a = (self.means[c] * total[:, None] - group.means * n_b[:, None]) / safe[:, None]
+        delta = group.means - mean_a
+        scatter_a = self.scatters[c] - group.scatters - (
+            (n_a * n_b / total)[:, None, None] * delta[:, :, None] * delta[:, None, :])
+        # An emptied class is reset exactly rather than left with rounding residue.
+        self.means[c] = np.where(emptied[:, None], 0.0, mean_a)
+        self.scatters[c] = np.where(emptied[:, None, None], 0.0, scatter_a)
+        self.counts[c] = n_a
+        return c
+
+    def merge(self, other: "ClassMoments") -> "ClassMoments":
+        """Moments of the union of two disjoint sample sets (shards, ranks, chunks)."""
+        if (other.num_classes, other.dim) != (self.num_classes, self.dim):
+            raise ValueError(f"cannot merge moments of shape ({other.num_classes}, {other.dim}) into "
+                             f"({self.num_classes}, {self.dim})")
+        merged = self.copy()
+        present = np.flatnonzero(other.counts > 0)
+        merged.add_group(GroupMoments(present, other.counts[present], other.means[present],
+                                      other.scatters[present]))
+        return merged
+
+    def copy(self) -> "ClassMoments":
+        clone = ClassMoments(self.num_classes, self.dim)
+        clone.counts, clone.means, clone.scatters = self.counts.copy(), self.means.copy(), self.scatters.copy()
+        return clone
+
+    def volumes(self, scale: float | None = None, classes=None) -> np.ndarray:
+        """Eq. 3 per class (all, or those in `classes`); 0 for a class with fewer than two samples."""
+        idx = slice(None) if classes is None else np.asarray(classes)
+        return volume_from_scatter(self.scatters[idx], self.counts[idx], scale)
+
+    def state_dict(self) -> dict:
+        return {"counts": self.counts.copy(), "means": self.means.copy(), "scatters": self.scatters.copy()}
+
+    def load_state_dict(self, state: dict) -> None:
+        counts = np.asarray(state["counts"], dtype=np.float64)
+        if counts.shape != (self.num_classes,):
+            raise ValueError(f"checkpoint moments hold {counts.shape[0]} classes, expected {self.num_classes}")
+        self.counts = counts.copy()
+        self.means = np.asarray(state["means"], dtype=np.float64).copy()
+        self.scatters = np.asarray(state["scatters"], dtype=np.float64).copy()

@@ -1,0 +1,133 @@
+"""Everything that writes results: atomic files, CSV and Markdown tables, figures, and the run's record."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+
+def atomic_write_bytes(path, data: bytes) -> Path:
+    """Write to a temporary file beside `path`, then rename: a reader never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def atomic_write_text(path, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def format_value(value, digits: int = 4) -> str:
+    if isinstance(value, (float, np.floating)):
+        if not np.isfinite(value):
+            return "undefined" if np.isnan(value) else str(value)
+        return f"{value:.{digits}f}" if abs(value) < 1e5 else f"{value:.4g}"
+    return str(value)
+
+
+def markdown_table(rows: list[dict], columns: list[str], digits: int = 4) -> str:
+    head = "| " + " | ".join(columns) + " |\n|" + "|".join("---" for _ in columns) + "|\n"
+    body = "".join("| " + " | ".join(format_value(r.get(c, ""), digits) for c in columns) + " |\n" for r in rows)
+    return head + body
+
+
+def csv_text(rows: list[dict], columns: list[str]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({c: (repr(float(v)) if isinstance(v, (float, np.floating)) else v) for c, v in row.items()})
+    return buffer.getvalue()
+
+
+def write_table(rows: list[dict], columns: list[str], stem, title: str = "", note: str = "") -> tuple[Path, Path]:
+    """stem.csv (full precision) and stem.md (rounded, with a title and a provenance note)."""
+    stem = Path(stem)
+    csv_path = atomic_write_text(stem.with_suffix(".csv"), csv_text(rows, columns))
+    parts = [f"# {title}\n\n" if title else "", markdown_table(rows, columns), f"\n{note}\n" if note else ""]
+    md_path = atomic_write_text(stem.with_suffix(".md"), "".join(parts))
+    return csv_path, md_path
+
+
+def save_figure(figure, path) -> Path:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+def git_commit() -> str:
+    try:
+        root = Path(__file__).resolve().parent.parent
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10)
+        if commit.returncode != 0:
+            return "unknown"
+        return commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def run_record(**fields) -> dict:
+    """Commit, date, machine and whatever the caller adds (profile, seeds, settings, wall time)."""
+    import torch
+
+    return {"commit": git_commit(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores",
+            "python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__, **fields}
+
+
+def write_json(path, payload: dict) -> Path:
+    return atomic_write_text(path, json.dumps(payload, indent=2, default=_json_default) + "\n")
+
+
+def _json_default(value):
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    return str(value)
+
+
+def radar_figure(class_names, scales, counts, title: str = ""):
+    """Paper Fig. 7: S and N per class on one radar chart, each max-normalised so both fit one axis."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    count = len(class_names)
+    angles = np.linspace(0, 2 * np.pi, count, endpoint=False)
+    closed = np.concatenate([angles, angles[:1]])
+    figure, axis = plt.subplots(figsize=(6, 6), subplot_kw={"projection": "polar"})
+    for values, label, colour in ((scales, "semantic scale S (max-normalised)", "tab:red"),
+                                  (counts, "sample count N (max-normalised)", "tab:blue")):
+        values = np.asarray(values, dtype=float)
+        values = values / values.max() if values.max() > 0 else values
+        axis.plot(closed, np.concatenate([values, values[:1]]), color=colour, label=label)
+        axis.fill(closed, np.concatenate([values, values[:1]]), color=colour, alpha=0.15)
+    axis.set_xticks(angles)
+    axis.set_xticklabels([str(n) for n in class_names], fontsize=8)
+    axis.set_ylim(0, 1.05)
+    axis.set_title(title, pad=20)
+    axis.legend(loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=2, fontsize=8)
+    return figure

@@ -1,0 +1,92 @@
+"""From class volumes to semantic scales (paper Sec. 3.4.1, App. H.1) and the count-based baselines.
+
+    S'  = Vol / max Vol                               (semantic scale, max-normalised)
+    W'_i = 1/(C-1) sum_j ||o_i - o_j||_2, max-normalised  (inter-class interference, o = class centres)
+    W   = log2(alpha + W'),  alpha >= 1
+    S   = S' * W
+    E_n = (1 - beta^n) / (1 - beta)                   (effective number, Cui et al. 2019)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial.distance import cdist
+
+
+def max_normalise(values: np.ndarray) -> np.ndarray:
+    """values / max(values); all zeros stay zeros (no class has a volume yet)."""
+    values = np.asarray(values, dtype=np.float64)
+    top = values.max() if values.size else 0.0
+    return values / top if top > 0 else np.zeros_like(values)
+
+
+def interference(centres: np.ndarray) -> np.ndarray:
+    """W': each centre's mean Euclidean distance to the other C-1 centres, max-normalised. One class gives [1]."""
+    centres = np.asarray(centres, dtype=np.float64)
+    count = len(centres)
+    if count < 2:
+        return np.ones(count)
+    mean_distance = cdist(centres, centres).sum(axis=1) / (count - 1)
+    return max_normalise(mean_distance)
+
+
+def interference_weight(interference_normalised: np.ndarray, alpha: float) -> np.ndarray:
+    """W = log2(alpha + W')."""
+    if alpha < 1:
+        raise ValueError(f"alpha: must be >= 1 (paper Sec. 3.4.1), got {alpha}")
+    return np.log2(alpha + np.asarray(interference_normalised, dtype=np.float64))
+
+
+@dataclass
+class SemanticScales:
+    """Per-class S', W', W and S (arrays of length C) and the alpha used."""
+
+    volume: np.ndarray
+    s_prime: np.ndarray
+    w_prime: np.ndarray
+    w: np.ndarray
+    s: np.ndarray
+    alpha: float
+
+
+def semantic_scales(volumes, centres, alpha: float = 1.0) -> SemanticScales:
+    """S' = max-normalised volumes, W from the class centres, S = S' * W."""
+    volumes = np.asarray(volumes, dtype=np.float64)
+    centres = np.asarray(centres, dtype=np.float64)
+    if len(volumes) != len(centres):
+        raise ValueError(f"volumes ({len(volumes)}) and centres ({len(centres)}) must have one row per class")
+    s_prime = max_normalise(volumes)
+    w_prime = interference(centres)
+    w = interference_weight(w_prime, alpha)
+    return SemanticScales(volumes, s_prime, w_prime, w, s_prime * w, float(alpha))
+
+
+def effective_number(counts, beta: float = 0.9999) -> np.ndarray:
+    """E_n = (1 - beta^n)/(1 - beta); beta = 0 gives 1 for every class with a sample."""
+    if not 0 <= beta < 1:
+        raise ValueError(f"beta: must be in [0, 1), got {beta}")
+    counts = np.asarray(counts, dtype=np.float64)
+    return -np.expm1(counts * np.log(beta)) / (1.0 - beta) if beta > 0 else np.where(counts > 0, 1.0, 0.0)
+
+
+SPLIT_NAMES = ("head", "middle", "tail")
+
+
+def split_by_count(counts, many: int = 100, few: int = 20) -> np.ndarray:
+    """Head (> many), middle (few..many), tail (< few) training images, as in Table 2; returns names per class."""
+    counts = np.asarray(counts)
+    return np.where(counts > many, "head", np.where(counts >= few, "middle", "tail"))
+
+
+def split_by_scale(scales) -> np.ndarray:
+    """Terciles by semantic scale (App. H.4): the largest third head, the smallest third tail.
+
+    Ties go by class index; when C is not a multiple of 3 the tail takes the extra class (333/333/334 on ImageNet).
+    """
+    scales = np.asarray(scales, dtype=np.float64)
+    ascending = np.lexsort((np.arange(len(scales)), scales))
+    names = np.empty(len(scales), dtype=object)
+    for name, members in zip(("tail", "middle", "head"), np.array_split(ascending, 3)):
+        names[members] = name
+    return names.astype(str)

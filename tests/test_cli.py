@@ -1,0 +1,43 @@
+"""The `semscale measure` front door on the embedded data and on a features file."""
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from semscale import measure
+from semscale.cli import main
+
+
+def test_help_lists_every_option(capsys):
+    with pytest.raises(SystemExit):
+        main(["measure", "--help"])
+    out = capsys.readouterr().out
+    for option in ("--space", "--alpha", "--scale", "--beta", "--data-dir", "--out", "--labels"):
+        assert option in out
+
+
+def test_measure_features_file(tmp_path, rng, capsys):
+    features = np.concatenate([rng.normal(size=(40, 5)) * s for s in (1.0, 0.3, 2.0)])
+    labels = np.repeat(np.arange(3), 40)
+    np.savez(tmp_path / "f.npz", features=features, labels=labels, class_names=np.array(["a", "b", "c"]))
+    assert main(["measure", str(tmp_path / "f.npz"), "--out", str(tmp_path / "out")]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "out" / "scales.csv")))
+    expected = measure(features, labels).scales.s
+    np.testing.assert_allclose([float(r["S"]) for r in rows], expected, rtol=1e-12)
+    assert (tmp_path / "out" / "radar.png").stat().st_size > 1000
+    record = json.load(open(tmp_path / "out" / "record.json"))
+    assert record["settings"]["scale_s"] == 5.0 and "commit" in record
+    assert "weakest classes by S: b" in capsys.readouterr().out
+
+
+def test_measure_digits_sample_space(tmp_path):
+    assert main(["measure", "digits", "--out", str(tmp_path), "--no-plot"]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "scales.csv")))
+    assert len(rows) == 10 and max(float(r["S_prime"]) for r in rows) == 1.0
+
+
+def test_bad_input_is_one_clear_line(tmp_path, capsys):
+    np.savez(tmp_path / "bad.npz", x=np.zeros((3, 2)))
+    assert main(["measure", str(tmp_path / "bad.npz"), "--out", str(tmp_path / "o")]) == 2
+    assert "missing array(s) ['features', 'labels']" in capsys.readouterr().err

@@ -1,0 +1,55 @@
+"""Sec. 3.4.1 / App. H.1 on hand-computed cases, and the effective number's closed form."""
+import numpy as np
+import pytest
+
+from semscale import measure
+from semscale.scales import (effective_number, interference, max_normalise, semantic_scales, split_by_count,
+                             split_by_scale)
+
+
+def test_interference_by_hand():
+    # Centres on a line at 0, 1, 3: mean distances (1+3)/2=2, (1+2)/2=1.5, (3+2)/2=2.5 -> /2.5
+    w_prime = interference(np.array([[0.0], [1.0], [3.0]]))
+    np.testing.assert_allclose(w_prime, [0.8, 0.6, 1.0])
+
+
+def test_semantic_scales_by_hand():
+    volumes = np.array([2.0, 4.0, 1.0])
+    centres = np.array([[0.0, 0.0], [3.0, 4.0], [6.0, 8.0]])  # distances 5, 5, 10
+    scales = semantic_scales(volumes, centres, alpha=2.0)
+    np.testing.assert_allclose(scales.s_prime, [0.5, 1.0, 0.25])
+    np.testing.assert_allclose(scales.w_prime, [7.5 / 7.5, 5 / 7.5, 7.5 / 7.5])
+    np.testing.assert_allclose(scales.w, np.log2(2 + scales.w_prime))
+    np.testing.assert_allclose(scales.s, scales.s_prime * np.log2(2 + scales.w_prime))
+
+
+def test_alpha_one_and_max_normalise_zero():
+    np.testing.assert_array_equal(max_normalise(np.zeros(3)), np.zeros(3))
+    assert semantic_scales([1.0], [[0.0]], alpha=1).s[0] == pytest.approx(1.0)  # one class: W' = 1, W = log2 2
+
+
+def test_effective_number_closed_form():
+    beta = 0.999
+    for n in (1, 2, 10, 1000):
+        assert effective_number([n], beta)[0] == pytest.approx(sum(beta ** k for k in range(n)), rel=1e-10)
+    assert effective_number([5], 0.0)[0] == 1.0
+    # beta -> 1 gives n.
+    assert effective_number([50], 1 - 1e-12)[0] == pytest.approx(50, rel=1e-6)
+
+
+def test_splits():
+    np.testing.assert_array_equal(split_by_count([500, 101, 100, 20, 19, 1]),
+                                  ["head", "head", "middle", "middle", "tail", "tail"])
+    names = split_by_scale(np.arange(1000, dtype=float))
+    assert (names == "tail").sum() == 334 and (names == "middle").sum() == 333 and (names == "head").sum() == 333
+    assert names[0] == "tail" and names[999] == "head"
+
+
+def test_measure_table_rank_and_weakest(rng):
+    features = np.concatenate([rng.normal(size=(50, 3)) * s + 10 * c for c, s in enumerate([1.0, 0.2, 3.0])])
+    labels = np.repeat(np.arange(3), 50)
+    table = measure(features, labels, class_names=["a", "b", "c"])
+    assert list(table.rank) == [2, 3, 1]
+    assert table.weakest(1) == ["b"]
+    rows = table.rows()
+    assert rows[2]["S_prime"] == 1.0 and rows[0]["N"] == 50
