@@ -107,9 +107,9 @@ class ClassMoments:
         delta = group.means - mean_a
         scatter_a = self.scatters[c] - group.scatters - (
             (n_a * n_b / total)[:, None, None] * delta[:, :, None] * delta[:, None, :])
-        # An emptied class is reset exactly rather than left with rounding residue.
+        # Zero or one sample left has zero scatter exactly; do not leave rounding residue there.
         self.means[c] = np.where(emptied[:, None], 0.0, mean_a)
-        self.scatters[c] = np.where(emptied[:, None, None], 0.0, scatter_a)
+        self.scatters[c] = np.where((n_a <= 1)[:, None, None], 0.0, scatter_a)
         self.counts[c] = n_a
         return c
 

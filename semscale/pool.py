@@ -1,0 +1,172 @@
+"""The storage pool of the dynamic re-weighting framework (paper Sec. 4.2, App. F.2, Alg. 2), kept incrementally.
+
+Stages (epochs count from 1):
+  1. epoch 1:           enqueue every batch, dequeue nothing; the plain loss is used.
+  2. epochs 2..n:       enqueue the current batch, dequeue the oldest; the plain loss is used.
+  3. epochs > n:        the same, and the loss is re-weighted with scales from the pool after the update.
+Alg. 2's pseudo-code tests `epoch < n` where the text says stage 3 is `epoch > n`; we follow the text (n is
+`warmup_epochs`, so either reading is reachable).
+
+The paper recomputes every class's scale from the whole pool each iteration. We keep exact float64 per-class
+moments, add the enqueued batch and subtract the dequeued one, redo the log-determinant only for classes whose
+moments changed, and update each class's summed distance to the other centres only for the pairs that changed.
+A test checks this against a recomputation from the pool's raw contents at every step.
+"""
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from .moments import ClassMoments, group_moments
+from .scales import interference_weight, max_normalise
+from .validation import check_features, check_labels
+
+
+def pairwise_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Euclidean distances between rows of a and b in float64 (|a|^2 + |b|^2 - 2ab, clipped at 0)."""
+    squared = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T)
+    return np.sqrt(np.maximum(squared, 0.0))
+
+
+class FeaturePool:
+    """First-in first-out pool of (feature, label) batches with exact incremental per-class semantic scales.
+
+    Pool features carry no gradient: pass detached tensors or arrays. `scale` is the s of Eq. 3 (default: d).
+    """
+
+    def __init__(self, num_classes: int, dim: int, warmup_epochs: int = 5, alpha: float = 1.0,
+                 scale: float | None = None):
+        self.num_classes, self.dim = int(num_classes), int(dim)
+        self.warmup_epochs, self.alpha = int(warmup_epochs), float(alpha)
+        self.scale = float(dim if scale is None else scale)
+        self.batches: deque = deque()
+        self.moments = ClassMoments(num_classes, dim)
+        self.volumes = np.zeros(num_classes)
+        self.distance_sums = np.zeros(num_classes)  # sum over present j != i of ||o_i - o_j||
+        self.present = np.zeros(num_classes, dtype=bool)
+
+    # ------------------------------------------------------------------ stages
+
+    def stage(self, epoch: int) -> int:
+        return 1 if epoch <= 1 else (2 if epoch <= self.warmup_epochs else 3)
+
+    def reweighting(self, epoch: int) -> bool:
+        """True in stage 3: the loss is re-weighted with this pool's scales."""
+        return self.stage(epoch) == 3
+
+    # ------------------------------------------------------------------ updates
+
+    def update(self, features, labels, epoch: int) -> np.ndarray:
+        """Enqueue a batch (and, after epoch 1, dequeue the oldest); returns the classes whose scales changed."""
+        features = check_features(features, "pool features")
+        labels = check_labels(labels, len(features), self.num_classes, "pool labels")
+        if features.shape[1] != self.dim:
+            raise ValueError(f"pool features: dimension {features.shape[1]}, the pool holds {self.dim}")
+        # The pool stores float32 (the paper's memory footprint); the moments are built from exactly those values
+        # so that what is subtracted later is what was added.
+        stored = features.astype(np.float32)
+        old_centres, old_present = self.moments.means.copy(), self.present.copy()
+        touched = [self.moments.add_group(group_moments(stored, labels))]
+        self.batches.append((stored, labels))
+        if self.stage(epoch) >= 2 and len(self.batches) > 1:
+            old_features, old_labels = self.batches.popleft()
+            touched.append(self.moments.remove_group(group_moments(old_features, old_labels)))
+        touched = np.unique(np.concatenate(touched))
+        self._refresh(touched, old_centres, old_present)
+        return touched
+
+    def _refresh(self, touched: np.ndarray, old_centres: np.ndarray, old_present: np.ndarray) -> None:
+        counts = self.moments.counts
+        self.volumes[touched] = self.moments.volumes(self.scale, touched)
+        self.present[touched] = counts[touched] > 0
+        new_centres = self.moments.means[touched]
+        others = np.flatnonzero(self.present & ~np.isin(np.arange(self.num_classes), touched))
+        if len(others):
+            # Rows not touched: their own centre is unchanged, so only the pairs with touched classes move.
+            o = self.moments.means[others]
+            was = old_present[touched][None, :] * pairwise_distances(o, old_centres[touched])
+            now = self.present[touched][None, :] * pairwise_distances(o, new_centres)
+            self.distance_sums[others] += (now - was).sum(1)
+        present = np.flatnonzero(self.present)
+        self.distance_sums[touched] = (pairwise_distances(new_centres, self.moments.means[present]).sum(1)
+                                       * self.present[touched])
+        self.distance_sums[~self.present] = 0.0
+
+    # ------------------------------------------------------------------ scales and weights
+
+    def scales(self) -> dict:
+        """Per-class S', W', W and S over the classes present in the pool (absent classes get 0)."""
+        return scales_from_parts(self.volumes, self.distance_sums, self.present, self.alpha)
+
+    def weights(self, use_interference: bool = True) -> np.ndarray:
+        """DSB weights proportional to 1/S (1/S' without inter-class interference), summing to C."""
+        scales = self.scales()
+        return dsb_weights(scales["S"] if use_interference else scales["S_prime"])
+
+    # ------------------------------------------------------------------ raw contents and checkpoints
+
+    def contents(self) -> tuple[np.ndarray, np.ndarray]:
+        if not self.batches:
+            return np.zeros((0, self.dim)), np.zeros(0, dtype=np.int64)
+        return (np.concatenate([b[0] for b in self.batches]).astype(np.float64),
+                np.concatenate([b[1] for b in self.batches]))
+
+    def __len__(self) -> int:
+        return sum(len(b[1]) for b in self.batches)
+
+    def nbytes(self) -> int:
+        """Memory held: the raw float32 batches, labels and the float64 moments."""
+        raw = sum(b[0].nbytes + b[1].nbytes for b in self.batches)
+        m = self.moments
+        return raw + m.counts.nbytes + m.means.nbytes + m.scatters.nbytes + 3 * self.volumes.nbytes
+
+    def state_dict(self) -> dict:
+        return {"batches": [(f.copy(), l.copy()) for f, l in self.batches], "moments": self.moments.state_dict(),
+                "volumes": self.volumes.copy(), "distance_sums": self.distance_sums.copy(),
+                "present": self.present.copy(),
+                "settings": {"num_classes": self.num_classes, "dim": self.dim, "warmup_epochs": self.warmup_epochs,
+                             "alpha": self.alpha, "scale": self.scale}}
+
+    def load_state_dict(self, state: dict) -> None:
+        settings = state["settings"]
+        if (settings["num_classes"], settings["dim"]) != (self.num_classes, self.dim):
+            raise ValueError(f"checkpoint pool holds {settings['num_classes']} classes x {settings['dim']} dims, "
+                             f"this pool {self.num_classes} x {self.dim}")
+        self.batches = deque((np.asarray(f), np.asarray(l)) for f, l in state["batches"])
+        self.moments.load_state_dict(state["moments"])
+        self.volumes = np.asarray(state["volumes"]).copy()
+        self.distance_sums = np.asarray(state["distance_sums"]).copy()
+        self.present = np.asarray(state["present"]).copy()
+
+
+def scales_from_parts(volumes, distance_sums, present, alpha: float) -> dict:
+    """S' = Vol / max Vol, W'_i = distance_sums_i / (P - 1) max-normalised, W = log2(alpha + W'), S = S' * W,
+    over the P present classes; absent classes get zeros."""
+    volumes, present = np.asarray(volumes, dtype=np.float64), np.asarray(present, dtype=bool)
+    s_prime = np.where(present, max_normalise(np.where(present, volumes, 0.0)), 0.0)
+    count = int(present.sum())
+    w_prime = np.zeros_like(s_prime)
+    if count == 1:
+        w_prime[present] = 1.0
+    elif count > 1:
+        w_prime[present] = max_normalise(np.asarray(distance_sums)[present] / (count - 1))
+    w = np.where(present, interference_weight(w_prime, alpha), 0.0)
+    return {"S_prime": s_prime, "W_prime": w_prime, "W": w, "S": s_prime * w}
+
+
+def dsb_weights(scales) -> np.ndarray:
+    """Weights proportional to 1/S, normalised to sum to C (the class-balanced convention; the paper sums to 1).
+
+    A class with S = 0 (absent from the pool, fewer than two samples there, or all samples identical) has no
+    measurable scale; it gets the weight of the smallest positive S in the pool, i.e. it is treated as the weakest
+    class measured so far: finite, positive, and never smaller than any measured class's weight. With no positive S
+    at all, every class gets 1.
+    """
+    scales = np.asarray(scales, dtype=np.float64)
+    positive = scales > 0
+    if not positive.any():
+        return np.ones_like(scales)
+    floored = np.where(positive, scales, scales[positive].min())
+    inverse = 1.0 / floored
+    return inverse * (len(scales) / inverse.sum())
