@@ -79,14 +79,17 @@ def split_by_count(counts, many: int = 100, few: int = 20) -> np.ndarray:
     return np.where(counts > many, "head", np.where(counts >= few, "middle", "tail"))
 
 
-def split_by_scale(scales) -> np.ndarray:
-    """Terciles by semantic scale (App. H.4): the largest third head, the smallest third tail.
-
-    Ties go by class index; when C is not a multiple of 3 the tail takes the extra class (333/333/334 on ImageNet).
-    """
-    scales = np.asarray(scales, dtype=np.float64)
-    ascending = np.lexsort((np.arange(len(scales)), scales))
-    names = np.empty(len(scales), dtype=object)
+def split_terciles(values) -> np.ndarray:
+    """Thirds by value: the largest third head, the smallest third tail; ties by class index, and when C is not
+    a multiple of 3 the tail takes the extra class (App. H.4 splits ImageNet by scale into 333/333/334)."""
+    values = np.asarray(values, dtype=np.float64)
+    ascending = np.lexsort((np.arange(len(values)), values))
+    names = np.empty(len(values), dtype=object)
     for name, members in zip(("tail", "middle", "head"), np.array_split(ascending, 3)):
         names[members] = name
     return names.astype(str)
+
+
+def split_by_scale(scales) -> np.ndarray:
+    """Head/middle/tail by semantic scale (App. H.4): terciles of S."""
+    return split_terciles(scales)
