@@ -1,0 +1,89 @@
+"""Two CPU processes (gloo) see the same pool, and so the same DSB weights, as one process fed the global batches."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+
+WORKER = textwrap.dedent("""
+    import json, os, sys
+    import numpy as np, torch, torch.distributed as dist
+    from semscale.distributed import gather_batch, init_from_env, rank_chunk, world
+    from semscale.pool import FeaturePool
+    torch.set_num_threads(1)
+    init_from_env("gloo")
+    rank, size = world()
+    rng = np.random.default_rng(0)
+    features = torch.tensor(rng.normal(size=(600, 8)), dtype=torch.float32)
+    labels = torch.tensor(rng.integers(0, 7, size=600))
+    pool = FeaturePool(7, 8, warmup_epochs=1, alpha=2.0)
+    for step, batch in enumerate(torch.split(torch.arange(600), 37)):  # 37: chunks of unequal size
+        mine = rank_chunk(batch)
+        f, l = gather_batch(features[mine], labels[mine])
+        pool.update(f.numpy(), l.numpy(), epoch=1 + step // 5)
+    json.dump(pool.weights().tolist(), open(sys.argv[1] + f".{rank}", "w"))
+    if size > 1:
+        dist.destroy_process_group()
+""")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_ranks_equal_one_process(tmp_path):
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    single = subprocess.run([sys.executable, str(script), str(tmp_path / "single")], env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert single.returncode == 0, single.stderr
+    port = free_port()
+    procs = [subprocess.Popen([sys.executable, str(script), str(tmp_path / "ddp")], stderr=subprocess.PIPE,
+                              text=True, env={**env, "WORLD_SIZE": "2", "RANK": str(r), "LOCAL_RANK": str(r),
+                                              "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
+             for r in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    expected = json.load(open(tmp_path / "single.0"))
+    for r in range(2):
+        np.testing.assert_array_equal(json.load(open(tmp_path / f"ddp.{r}")), expected)
+
+
+TRAIN = textwrap.dedent("""
+    import json, sys
+    import torch
+    torch.set_num_threads(1)
+    from semscale.data import load_dataset
+    from semscale.distributed import world
+    from semscale.train import TrainConfig, Trainer
+    train = load_dataset("digits", "train")
+    config = TrainConfig(width=4, epochs=2, batch_size=128, warmup_epochs=1, weighting="dsb")
+    trainer = Trainer(config, train.images, train.labels, 10, progress=False)
+    trainer.fit()
+    json.dump({"weights": trainer.pool.weights().tolist(), "pool": len(trainer.pool),
+               "param": float(next(trainer.network.parameters()).sum())}, open(sys.argv[1] + f".{world()[0]}", "w"))
+""")
+
+
+def test_training_under_torchrun(tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(TRAIN)
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                             "--master_port", str(free_port()), str(script), str(tmp_path / "out")],
+                            env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"},
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    a, b = (json.load(open(tmp_path / f"out.{r}")) for r in range(2))
+    assert a == b  # identical pools, weights and (DDP-synchronised) parameters on both ranks
+    assert a["pool"] == 1347  # stage 2 keeps one epoch of the global batches: every training image once
+    assert np.isfinite(a["weights"]).all()
