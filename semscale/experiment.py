@@ -1,0 +1,172 @@
+"""The experiment framework: profiles, configs beside each script, checks, atomic outputs, cached models.
+
+Each script under experiments/ builds an `Experiment`, reads `exp.config` (the profile's section of the TOML file
+beside it, with --set overrides), writes tables and figures through it, states its checks, and calls `finish()`.
+Outputs go to results/<name>/ (quick profile) or results/<name>-<profile>/; nothing outside that folder is touched.
+
+Two kinds of check:
+  paper  a value within tolerance of the paper's (meaningful under the paper profile; 'not run' otherwise)
+  claim  the paper's qualitative statement (an ordering, a sign, a monotone curve, a bound), under every profile
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import time
+import tomllib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import report
+
+REPO = Path(__file__).resolve().parent.parent
+PAPER_VALUES = REPO / "experiments" / "paper_values.csv"
+PROFILES = ("smoke", "quick", "paper")
+CHECK_COLUMNS = ["id", "kind", "description", "paper", "ours", "difference", "verdict", "reason"]
+
+
+@dataclass
+class Check:
+    id: str
+    kind: str
+    description: str
+    paper: str
+    ours: str
+    difference: str
+    verdict: str
+    reason: str = ""
+
+
+def paper_value(table: str, row: str, column: str) -> tuple[float, float]:
+    """(value, tolerance) of a number printed in the paper, from experiments/paper_values.csv."""
+    with open(PAPER_VALUES, newline="") as handle:
+        for entry in csv.DictReader(handle):
+            if (entry["table"], entry["row"], entry["column"]) == (table, row, column):
+                return float(entry["value"]), float(entry["tolerance"])
+    raise KeyError(f"paper value ({table}, {row}, {column}) is not in {PAPER_VALUES}")
+
+
+def parse_override(text: str):
+    key, _, value = text.partition("=")
+    if not key or not _:
+        raise argparse.ArgumentTypeError(f"--set expects key=value, got {text!r}")
+    try:
+        parsed = tomllib.loads(f"v = {value}")["v"]
+    except tomllib.TOMLDecodeError:
+        parsed = value
+    return key, parsed
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (float, np.floating)):
+        return report.format_value(float(value))
+    return str(value)
+
+
+class Experiment:
+    def __init__(self, script: str, argv=None):
+        self.script = Path(script)
+        self.name = self.script.stem
+        doc = (sys.modules["__main__"].__doc__ or "").strip() if argv is None else ""
+        parser = argparse.ArgumentParser(prog=f"python experiments/{self.name}.py", description=doc,
+                                         formatter_class=argparse.RawDescriptionHelpFormatter)
+        parser.add_argument("--profile", choices=PROFILES, default="quick",
+                            help="smoke: seconds (tests); quick: embedded data on 2 CPU cores; paper: the paper's "
+                            "datasets and settings")
+        parser.add_argument("--set", action="append", type=parse_override, default=[], metavar="KEY=VALUE",
+                            help="override a config value (TOML syntax: seeds=[0,1], epochs=3)")
+        parser.add_argument("--out", default=None, help="output folder (default results/<name>[-<profile>])")
+        parser.add_argument("--force", action="store_true", help="retrain cached models")
+        parser.add_argument("--strict", action="store_true", help="exit 1 when a check is not held")
+        parser.add_argument("--data-dir", default=None, help="folder searched first for datasets")
+        parser.add_argument("--quiet", action="store_true", help="no progress bars")
+        self.args = parser.parse_args(argv)
+        self.profile = self.args.profile
+        config_path = self.script.with_suffix(".toml")
+        sections = tomllib.loads(config_path.read_text())
+        if self.profile not in sections:
+            raise SystemExit(f"{config_path}: no [{self.profile}] section")
+        self.config = {**sections.get("common", {}), **sections[self.profile]}
+        for key, value in self.args.set:
+            if key not in self.config:
+                raise SystemExit(f"--set {key}: not a setting of {self.name} (settings: {sorted(self.config)})")
+            self.config[key] = value
+        self.expected = sections.get("expected", {})
+        default = REPO / "results" / (self.name if self.profile == "quick" else f"{self.name}-{self.profile}")
+        self.out = Path(self.args.out) if self.args.out else default
+        self.checks: list[Check] = []
+        self.started = time.time()
+        self.progress = not self.args.quiet
+        self._forced: set = set()
+
+    # ------------------------------------------------------------------ outputs
+
+    def table(self, name: str, rows: list[dict], columns: list[str], title: str = "", note: str = "") -> None:
+        provenance = f"Profile {self.profile}; see record.json for commit, seeds and date."
+        report.write_table(rows, columns, self.out / name, title=title, note=(note + "\n\n" + provenance).strip())
+
+    def figure(self, name: str, figure) -> None:
+        report.save_figure(figure, self.out / f"{name}.png")
+
+    # ------------------------------------------------------------------ checks
+
+    def claim(self, id: str, description: str, held, ours, paper="", reason: str = "") -> None:
+        """A qualitative claim: held True/False, or None when it cannot be evaluated (reason says why)."""
+        verdict = "not run" if held is None else ("held" if held else "not held")
+        self.checks.append(Check(id, "claim", description, _fmt(paper), _fmt(ours), "", verdict, reason))
+
+    def paper_check(self, id: str, description: str, ours, table: str, row: str, column: str,
+                    reason_off_profile: str = "") -> None:
+        """Within tolerance of the paper's number; judged only under the paper profile (other data otherwise)."""
+        value, tolerance = paper_value(table, row, column)
+        if ours is None or (isinstance(ours, float) and np.isnan(ours)):
+            self.checks.append(Check(id, "paper", description, _fmt(value), "", "", "not run",
+                                     "no value measured"))
+            return
+        difference = float(ours) - value
+        if self.profile != "paper":
+            self.checks.append(Check(id, "paper", description, _fmt(value), _fmt(ours), _fmt(difference), "not run",
+                                     reason_off_profile or f"{self.profile} profile uses other data than the paper"))
+            return
+        verdict = "held" if abs(difference) <= tolerance else "not held"
+        self.checks.append(Check(id, "paper", description, _fmt(value), _fmt(ours), _fmt(difference), verdict,
+                                 f"tolerance {tolerance}"))
+
+    # ------------------------------------------------------------------ finish
+
+    def finish(self, **record) -> int:
+        rows = [asdict(c) for c in self.checks]
+        self.table("checks", rows, CHECK_COLUMNS, title=f"{self.name}: checks ({self.profile})")
+        report.write_json(self.out / "config.json", {"profile": self.profile, "config": self.config,
+                                                     "expected": self.expected})
+        report.write_json(self.out / "record.json", report.run_record(
+            experiment=self.name, profile=self.profile, command=" ".join([sys.executable] + sys.argv),
+            seeds=self.config.get("seeds", self.config.get("seed")), wall_seconds=round(time.time() - self.started, 1),
+            **record))
+        print(report.markdown_table(rows, ["id", "paper", "ours", "difference", "verdict", "reason"]))
+        failed = [c for c in self.checks if c.verdict == "not held"]
+        print(f"{self.name}: {sum(c.verdict == 'held' for c in self.checks)} held, {len(failed)} not held, "
+              f"{sum(c.verdict == 'not run' for c in self.checks)} not run -> {self.out}")
+        return 1 if (self.args.strict and failed) else 0
+
+    # ------------------------------------------------------------------ data and models
+
+    def dataset(self, name: str, split: str = "train"):
+        from .data import load_dataset
+
+        return load_dataset(name, split, root=self.args.data_dir)
+
+    def train(self, train_set, **settings):
+        """A fitted Trainer for this training set and TrainConfig settings, cached by a hash of both."""
+        from .features import trained
+        from .train import TrainConfig
+
+        config = TrainConfig(**settings)
+        force = self.args.force and config.key() not in self._forced  # retrain once per run, then reuse
+        self._forced.add(config.key())
+        return trained(train_set, config, progress=self.progress, force=force)
