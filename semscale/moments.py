@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 
 from .validation import check_features, check_labels
 from .volume import volume_from_scatter
@@ -36,15 +37,18 @@ def group_moments(features, labels) -> GroupMoments:
     np.add.at(sums, inverse, features)
     means = sums / counts[:, None]
     centred = features - means[inverse]
-    order = np.argsort(inverse, kind="stable")
-    starts = np.concatenate([[0], np.cumsum(counts)]).astype(int)
-    sorted_centred = centred[order]
     if len(features) * dim * dim <= OUTER_PRODUCT_LIMIT:
-        # Small batches (the pool's case): one vectorised reduction beats a Python loop over classes.
-        outer = sorted_centred[:, :, None] * sorted_centred[:, None, :]
-        scatters = np.add.reduceat(outer, starts[:-1], axis=0) if len(classes) else np.zeros((0, dim, dim))
+        # Small batches (the pool's case): per-sample outer products summed per class by a sparse one-hot
+        # product, which beats both a Python loop over classes and np.add.reduceat.
+        outer = (centred[:, :, None] * centred[:, None, :]).reshape(len(features), dim * dim)
+        one_hot = sparse.csr_matrix((np.ones(len(features)), (inverse, np.arange(len(features)))),
+                                    shape=(len(classes), len(features)))
+        scatters = np.asarray(one_hot @ outer).reshape(len(classes), dim, dim)
     else:
-        scatters = np.stack([sorted_centred[a:b].T @ sorted_centred[a:b] for a, b in zip(starts[:-1], starts[1:])])
+        order = np.argsort(inverse, kind="stable")
+        bounds = np.concatenate([[0], np.cumsum(counts)]).astype(int)
+        ordered = centred[order]
+        scatters = np.stack([ordered[a:b].T @ ordered[a:b] for a, b in zip(bounds[:-1], bounds[1:])])
     return GroupMoments(classes, counts.astype(np.float64), means, scatters)
 
 

@@ -24,9 +24,13 @@ from .validation import check_features, check_labels
 
 
 def pairwise_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Euclidean distances between rows of a and b in float64 (|a|^2 + |b|^2 - 2ab, clipped at 0)."""
-    squared = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * (a @ b.T)
-    return np.sqrt(np.maximum(squared, 0.0))
+    """Euclidean distances between rows of a and b in float64 (|a|^2 + |b|^2 - 2ab, clipped at 0), in place."""
+    out = a @ b.T
+    out *= -2.0
+    out += (a * a).sum(1)[:, None]
+    out += (b * b).sum(1)[None, :]
+    np.maximum(out, 0.0, out=out)
+    return np.sqrt(out, out=out)
 
 
 class FeaturePool:
@@ -66,32 +70,37 @@ class FeaturePool:
         # The pool stores float32 (the paper's memory footprint); the moments are built from exactly those values
         # so that what is subtracted later is what was added.
         stored = features.astype(np.float32)
-        old_centres, old_present = self.moments.means.copy(), self.present.copy()
-        touched = [self.moments.add_group(group_moments(stored, labels))]
+        dequeue = self.stage(epoch) >= 2 and len(self.batches) > 0
+        oldest = self.batches[0] if dequeue else None
+        touched = np.unique(labels if oldest is None else np.concatenate([labels, oldest[1]]))
+        old_centres, old_present = self.moments.means[touched], self.present[touched]
+        self.moments.add_group(group_moments(stored, labels))
         self.batches.append((stored, labels))
-        if self.stage(epoch) >= 2 and len(self.batches) > 1:
-            old_features, old_labels = self.batches.popleft()
-            touched.append(self.moments.remove_group(group_moments(old_features, old_labels)))
-        touched = np.unique(np.concatenate(touched))
+        if dequeue:
+            self.batches.popleft()
+            self.moments.remove_group(group_moments(*oldest))
         self._refresh(touched, old_centres, old_present)
         return touched
 
     def _refresh(self, touched: np.ndarray, old_centres: np.ndarray, old_present: np.ndarray) -> None:
-        counts = self.moments.counts
+        """Volumes of the touched classes; distance sums: full rows for touched classes, and for every other
+        present class i, sum_k in touched (||o_i - new o_k|| - ||o_i - old o_k||)."""
         self.volumes[touched] = self.moments.volumes(self.scale, touched)
-        self.present[touched] = counts[touched] > 0
-        new_centres = self.moments.means[touched]
-        others = np.flatnonzero(self.present & ~np.isin(np.arange(self.num_classes), touched))
-        if len(others):
-            # Rows not touched: their own centre is unchanged, so only the pairs with touched classes move.
-            o = self.moments.means[others]
-            was = old_present[touched][None, :] * pairwise_distances(o, old_centres[touched])
-            now = self.present[touched][None, :] * pairwise_distances(o, new_centres)
-            self.distance_sums[others] += (now - was).sum(1)
+        self.present[touched] = self.moments.counts[touched] > 0
         present = np.flatnonzero(self.present)
-        self.distance_sums[touched] = (pairwise_distances(new_centres, self.moments.means[present]).sum(1)
-                                       * self.present[touched])
-        self.distance_sums[~self.present] = 0.0
+        now_present = self.present[touched].astype(np.float64)
+        new_block = pairwise_distances(self.moments.means[touched], self.moments.means[present])
+        is_touched = np.zeros(self.num_classes, dtype=bool)
+        is_touched[touched] = True
+        other_cols = ~is_touched[present]
+        others = present[other_cols]
+        if len(others):
+            change = now_present @ new_block[:, other_cols]
+            was = np.flatnonzero(old_present)
+            if len(was):
+                change -= pairwise_distances(old_centres[was], self.moments.means[others]).sum(0)
+            self.distance_sums[others] += change
+        self.distance_sums[touched] = new_block.sum(1) * now_present
 
     # ------------------------------------------------------------------ scales and weights
 
@@ -170,3 +179,15 @@ def dsb_weights(scales) -> np.ndarray:
     floored = np.where(positive, scales, scales[positive].min())
     inverse = 1.0 / floored
     return inverse * (len(scales) / inverse.sum())
+
+
+def weights_from_scratch(features, labels, num_classes: int, alpha: float = 1.0, scale: float | None = None,
+                         use_interference: bool = True) -> np.ndarray:
+    """The paper's way: every class's scale recomputed from the whole pool, then the DSB weights (a baseline)."""
+    moments = ClassMoments.from_data(features, labels, num_classes)
+    present = moments.counts > 0
+    centres = moments.means[present]
+    distance_sums = np.zeros(num_classes)
+    distance_sums[present] = pairwise_distances(centres, centres).sum(1)
+    scales = scales_from_parts(moments.volumes(scale), distance_sums, present, alpha)
+    return dsb_weights(scales["S"] if use_interference else scales["S_prime"])

@@ -178,6 +178,24 @@ class Trainer:
 
     # ------------------------------------------------------------------ training
 
+    def step(self, global_batch: torch.Tensor, epoch: int):
+        """One iteration of Alg. 2 on this rank's share of a global batch of indices: forward, pool update (all
+        ranks' features), weighted loss, backward, optimizer step. Returns (loss, detached outputs, labels)."""
+        idx = rank_chunk(global_batch)
+        x, y = self.images[idx], self.labels[idx]
+        outputs, pooled = self.model(x)
+        if self.pool is not None:
+            all_features, all_labels = gather_batch(pooled, y)
+            self.pool.update(all_features.numpy(), all_labels.numpy(), epoch)
+        per_sample = self.criterion(outputs, y)
+        loss = weighted_mean(per_sample, y, self.weighting.class_weights(epoch))
+        if hasattr(self.criterion, "regularizer"):
+            loss = loss + self.criterion.regularizer()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return loss.item(), outputs.detach(), y
+
     def fit(self, evaluate_fn=None) -> list[dict]:
         from tqdm.auto import tqdm
 
@@ -194,25 +212,13 @@ class Trainer:
             bar = tqdm(batches, desc=f"epoch {epoch}/{config.epochs} {config.loss}+{config.weighting}",
                        disable=not self.progress or rank != 0, leave=False, unit="it")
             for global_batch in bar:
-                idx = rank_chunk(global_batch)
-                x, y = self.images[idx], self.labels[idx]
-                outputs, pooled = self.model(x)
-                if self.pool is not None:
-                    all_features, all_labels = gather_batch(pooled, y)
-                    self.pool.update(all_features.numpy(), all_labels.numpy(), epoch)
-                per_sample = self.criterion(outputs, y)
-                loss = weighted_mean(per_sample, y, self.weighting.class_weights(epoch))
-                if hasattr(self.criterion, "regularizer"):
-                    loss = loss + self.criterion.regularizer()
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                self.optimizer.step()
-                total_loss += loss.item()
+                loss, outputs, y = self.step(global_batch, epoch)
+                total_loss += loss
                 if config.task == "classification":
-                    hits = (outputs.detach().argmax(1) == y).numpy()
+                    hits = (outputs.argmax(1) == y).numpy()
                     np.add.at(correct, y.numpy(), hits)
                     np.add.at(seen, y.numpy(), 1)
-                bar.set_postfix(loss=f"{loss.item():.3f}")
+                bar.set_postfix(loss=f"{loss:.3f}")
             self.schedule.step()
             seconds = time.perf_counter() - started
             record = {"epoch": epoch, "loss": total_loss / len(batches), "seconds": seconds,

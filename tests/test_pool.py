@@ -91,3 +91,15 @@ def test_checkpoint_round_trip():
     pool.update(features, labels, 3)
     clone.update(features, labels, 3)
     np.testing.assert_array_equal(clone.weights(), pool.weights())
+
+
+def test_weights_from_scratch_equal_incremental():
+    from semscale.pool import weights_from_scratch
+
+    rng = np.random.default_rng(3)
+    pool = FeaturePool(9, 5, warmup_epochs=1, alpha=2.0)
+    for step in range(40):
+        labels = rng.integers(0, 9, size=16)
+        pool.update(rng.normal(size=(16, 5)) + labels[:, None], labels, epoch=1 + step // 10)
+    features, labels = pool.contents()
+    np.testing.assert_allclose(weights_from_scratch(features, labels, 9, alpha=2.0), pool.weights(), rtol=1e-9)

