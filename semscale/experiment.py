@@ -170,3 +170,17 @@ class Experiment:
         force = self.args.force and config.key() not in self._forced  # retrain once per run, then reuse
         self._forced.add(config.key())
         return trained(train_set, config, progress=self.progress, force=force)
+
+    def classifier_results(self, trainer, train_set, test_set, alpha: float) -> dict:
+        """Per-class test accuracy and the feature-space scale table (64-d pooled training features) of a model."""
+        from .evaluate import classification_metrics
+        from .features import extract_features
+        from .measure import measure
+        from .train import predict, to_tensor_images
+
+        scores = predict(trainer.network, trainer.criterion, to_tensor_images(test_set.images))
+        metrics = classification_metrics(test_set.labels, scores)
+        features = extract_features(trainer.network, train_set.images)
+        table = measure(features, train_set.labels, train_set.num_classes, train_set.classes, alpha=alpha,
+                        name=train_set.name, space="feature")
+        return {"metrics": metrics, "feature_table": table}

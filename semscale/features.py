@@ -28,14 +28,16 @@ def extract_features(network, images, batch_size: int = 512) -> np.ndarray:
 
 
 def dataset_fingerprint(dataset) -> str:
+    """Content hash (all labels, every 64th image, the size): equal sets share cached models whatever their name."""
     digest = hashlib.sha256(np.ascontiguousarray(dataset.labels).tobytes())
     digest.update(np.ascontiguousarray(dataset.images[:: max(1, len(dataset.images) // 64)]).tobytes())
+    digest.update(str(dataset.images.shape).encode())
     return digest.hexdigest()[:12]
 
 
 def trained(train_set, config: TrainConfig, progress: bool = True, force: bool = False) -> Trainer:
     """A Trainer fitted on train_set with config, from the cache when it is there (force: retrain)."""
-    path = cache_dir() / "models" / f"{train_set.name}-{dataset_fingerprint(train_set)}-{config.key()}.pt"
+    path = cache_dir() / "models" / f"{dataset_fingerprint(train_set)}-{config.key()}.pt"
     if force:
         path.unlink(missing_ok=True)
     trainer = Trainer(config, train_set.images, train_set.labels, train_set.num_classes, path, progress)

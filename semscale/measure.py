@@ -32,6 +32,11 @@ class ScaleTable:
     scale_s: float
     beta: float
     dim: int
+    centres: np.ndarray
+
+    def with_alpha(self, alpha: float) -> SemanticScales:
+        """The same volumes and centres with another alpha."""
+        return semantic_scales(self.scales.volume, self.centres, alpha)
 
     @property
     def rank(self) -> np.ndarray:
@@ -70,7 +75,7 @@ def table_from_moments(moments: ClassMoments, alpha: float = 1.0, scale: float |
     if len(names) != moments.num_classes:
         raise ValueError(f"class_names: {len(names)} names for {moments.num_classes} classes")
     return ScaleTable(name, space, names, moments.counts.astype(int), effective_number(moments.counts, beta),
-                      scales, scale_s, beta, moments.dim)
+                      scales, scale_s, beta, moments.dim, moments.means.copy())
 
 
 def measure(features, labels, num_classes: int | None = None, class_names=None, alpha: float = 1.0,
