@@ -32,8 +32,8 @@ EXPERIMENTS = [
 ]
 
 
-def output_dir(name: str, profile: str) -> Path:
-    return ROOT / "results" / (name if profile == "quick" else f"{name}-{profile}")
+def output_dir(results: Path, name: str, profile: str) -> Path:
+    return results / (name if profile == "quick" else f"{name}-{profile}")
 
 
 def read_checks(folder: Path) -> list[dict]:
@@ -44,7 +44,7 @@ def read_checks(folder: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
-def write_report(profile: str, outcomes: list[dict]) -> Path:
+def write_report(results: Path, profile: str, outcomes: list[dict]) -> Path:
     lines = [f"# Replication report ({profile} profile)\n",
              f"Commit `{git_commit()}`, written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by "
              f"`python experiments/run_all.py --profile {profile}`. Every number below comes from the experiment's "
@@ -52,26 +52,26 @@ def write_report(profile: str, outcomes: list[dict]) -> Path:
              "A `claim` is the paper's qualitative statement checked on our data; a `paper` check compares with "
              "the paper's printed number and is judged only under the paper profile.\n",
              "## Summary\n"]
-    summary = [{"experiment": f"[{o['name']}]({o['folder']}/)", "reproduces": o["what"], "status": o["status"],
+    summary = [{"experiment": f"[{o['name']}]({o['link']}/)", "reproduces": o["what"], "status": o["status"],
                 "held": o["held"], "not held": o["not_held"], "not run": o["not_run"],
                 "minutes": f"{o['seconds'] / 60:.1f}"} for o in outcomes]
     lines.append(markdown_table(summary, list(summary[0])))
     for o in outcomes:
         lines.append(f"\n## {o['name']}: {o['what']}\n")
-        folder = ROOT / o["folder"]
+        folder = results / o["link"]
         figures = sorted(p.name for p in folder.glob("*.png"))
         tables = sorted(p.name for p in folder.glob("*.md") if p.name != "checks.md")
         if tables:
-            lines.append("Tables: " + ", ".join(f"[{t}]({o['folder']}/{t})" for t in tables) + "\n")
+            lines.append("Tables: " + ", ".join(f"[{t}]({o['link']}/{t})" for t in tables) + "\n")
         for figure in figures[:4]:
-            lines.append(f"\n![{figure}]({o['folder']}/{figure})\n")
+            lines.append(f"\n![{figure}]({o['link']}/{figure})\n")
         if o["checks"]:
             lines.append("\n" + markdown_table(o["checks"], ["id", "kind", "description", "paper", "ours",
                                                              "verdict", "reason"]))
         elif o["status"] != "ok":
             lines.append(f"\nFailed: {o['error']}\n")
     name = "REPORT.md" if profile == "quick" else f"REPORT-{profile}.md"
-    return atomic_write_text(ROOT / "results" / name, "\n".join(lines) + "\n")
+    return atomic_write_text(results / name, "\n".join(lines) + "\n")
 
 
 def main() -> int:
@@ -79,18 +79,21 @@ def main() -> int:
     parser.add_argument("--profile", choices=["smoke", "quick", "paper"], default="quick")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a check is not held or a run failed")
     parser.add_argument("--only", nargs="*", default=None, help="run only these experiments (report keeps others)")
+    parser.add_argument("--results", default=str(ROOT / "results"), help="results folder (default results/)")
     args = parser.parse_args()
+    results = Path(args.results).resolve()
     selected = [e for e in EXPERIMENTS if args.only is None or e[0] in args.only]
     outcomes = []
     for number, (name, what, budget) in enumerate(EXPERIMENTS, 1):
-        folder = output_dir(name, args.profile)
-        outcome = {"name": name, "what": what, "folder": str(folder.relative_to(ROOT)), "seconds": 0.0,
+        folder = output_dir(results, name, args.profile)
+        outcome = {"name": name, "what": what, "link": folder.name, "seconds": 0.0,
                    "status": "ok", "error": ""}
         if (name, what, budget) in selected:
             print(f"[{number}/{len(EXPERIMENTS)}] {name} (budget {budget} min) ...", end=" ", flush=True)
             started = time.time()
             run = subprocess.run([sys.executable, str(ROOT / "experiments" / f"{name}.py"), "--profile",
-                                  args.profile, "--quiet"], cwd=ROOT, capture_output=True, text=True)
+                                  args.profile, "--quiet", "--out", str(folder)], cwd=ROOT, capture_output=True,
+                                 text=True)
             outcome["seconds"] = time.time() - started
             if run.returncode != 0:
                 outcome["status"], outcome["error"] = "failed", (run.stderr.strip().splitlines() or ["?"])[-1]
@@ -109,8 +112,8 @@ def main() -> int:
                   f"{outcome['not_held']} not held, {outcome['not_run']} not run"
                   + (f" ({outcome['error']})" if outcome["error"] else ""), flush=True)
         outcomes.append(outcome)
-    report = write_report(args.profile, outcomes)
-    print(f"report: {report.relative_to(ROOT)}")
+    report = write_report(results, args.profile, outcomes)
+    print(f"report: {report}")
     failed = any(o["status"] == "failed" for o in outcomes)
     not_held = any(o["not_held"] for o in outcomes)
     return 1 if failed or (args.strict and not_held) else 0

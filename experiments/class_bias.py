@@ -1,0 +1,122 @@
+"""Class-wise accuracy against semantic scale: paper Figs. 3-4 and Table 7 (Sec. 3.4.2-3.4.3, App. D.3).
+
+    python experiments/class_bias.py --profile quick   # Table 7's two long-tailed sets and the balanced set
+
+For each set, backbone and seed: per-class test accuracy, next to the sample-space S (alpha 2 on long-tailed
+sets, 1 on the balanced one) and N. Claims: (1) the weak classes are the same across backbones and seeds (mean
+pairwise Jaccard overlap of the weakest classes by accuracy above the configured threshold); (2) of the two
+long-tailed sets, the one whose S is closer to the balanced set's has the class-wise accuracy closer to the
+balanced set's (per backbone and seed).
+"""
+import itertools
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from semscale.experiment import Experiment  # noqa: E402
+from semscale.measure import measure_dataset  # noqa: E402
+from semscale.sets import named_set  # noqa: E402
+from semscale.stats import pearson  # noqa: E402
+
+TRAIN_KEYS = ("epochs", "batch_size", "optimizer", "lr", "schedule", "lr_gamma")
+
+
+def jaccard(a, b) -> float:
+    return len(set(a) & set(b)) / len(set(a) | set(b))
+
+
+def main(argv=None) -> int:
+    exp = Experiment(__file__, argv)
+    cfg = exp.config
+    test = exp.dataset(cfg["dataset"], "test")
+    accuracy, scales, counts, rows = {}, {}, {}, []
+    for spec in cfg["sets"]:
+        train, alpha = named_set(spec, root=exp.args.data_dir)
+        table = measure_dataset(train, alpha=alpha)
+        scales[spec], counts[spec] = table.scales.s, train.counts()
+        for bb in cfg["backbones"]:
+            for seed in cfg["seeds"]:
+                trainer = exp.train(train, backbone=bb["backbone"], width=bb["width"], seed=seed,
+                                    **{k: cfg[k] for k in TRAIN_KEYS})
+                acc = exp.classifier_results(trainer, train, test, alpha)["metrics"]["per_class"]
+                accuracy[(spec, bb["label"], seed)] = acc
+                rows += [{"set": spec, "backbone": bb["label"], "seed": seed, "class": c, "name": train.classes[c],
+                          "N": int(counts[spec][c]), "S": scales[spec][c], "accuracy": acc[c]}
+                         for c in range(train.num_classes)]
+        class_names = train.classes
+    exp.table("classwise", rows, ["set", "backbone", "seed", "class", "name", "N", "S", "accuracy"],
+              title="Class-wise test accuracy, N and sample-space S")
+    figure(exp, cfg, accuracy, scales, counts, class_names)
+    agreement(exp, cfg, accuracy, class_names)
+    closeness(exp, cfg, accuracy, scales)
+    correlations = [{"set": spec, "backbone": b, "seed": s, "r(acc, S)": pearson(scales[spec], acc),
+                     "r(acc, N)": pearson(counts[spec], acc)} for (spec, b, s), acc in accuracy.items()]
+    exp.table("correlations", correlations, list(correlations[0]), title="Pearson r of class-wise accuracy")
+    return exp.finish()
+
+
+def figure(exp, cfg, accuracy, scales, counts, class_names):
+    sets = cfg["sets"]
+    fig, axes = plt.subplots(1, len(sets), figsize=(5 * len(sets), 3.6), squeeze=False)
+    for axis, spec in zip(axes[0], sets):
+        runs = np.array([acc for (s, _, _), acc in accuracy.items() if s == spec])
+        x = np.arange(len(class_names))
+        axis.bar(x, runs.mean(0), yerr=runs.std(0), color="tab:gray", alpha=0.6, label="accuracy (mean, sd)")
+        axis.plot(x, scales[spec] / scales[spec].max(), "o-", color="tab:red", label="S (max-normalised)")
+        axis.plot(x, counts[spec] / counts[spec].max(), "s--", color="tab:blue", label="N (max-normalised)")
+        axis.set_xticks(x)
+        axis.set_xticklabels(class_names, rotation=60, fontsize=7)
+        axis.set_title(spec, fontsize=9)
+        axis.set_ylim(0, 1.05)
+    axes[0][0].legend(fontsize=7, loc="lower left")
+    fig.suptitle("Class-wise accuracy against S and N (Figs. 3-4)")
+    exp.figure("classwise", fig)
+
+
+def agreement(exp, cfg, accuracy, class_names):
+    k = cfg["weakest"]
+    out = []
+    for spec in cfg["sets"]:
+        weakest = {key: tuple(np.argsort(acc, kind="stable")[:k]) for key, acc in accuracy.items() if key[0] == spec}
+        pairs = list(itertools.combinations(weakest.values(), 2))
+        overlap = float(np.mean([jaccard(a, b) for a, b in pairs])) if pairs else float("nan")
+        votes = np.bincount(np.concatenate([list(w) for w in weakest.values()]), minlength=len(class_names))
+        out.append({"set": spec, "runs": len(weakest), f"mean Jaccard of weakest {k}": overlap,
+                    "most often weakest": ", ".join(class_names[c] for c in np.argsort(-votes)[:k])})
+        exp.claim(f"same_weak_classes_{spec}", f"{spec}: the weakest {k} classes agree across backbones and seeds "
+                  f"(mean Jaccard > {cfg['agreement_threshold']})",
+                  None if not pairs else bool(overlap > cfg["agreement_threshold"]), f"{overlap:.2f}",
+                  reason="" if pairs else "one run: nothing to compare")
+    exp.table("weak_class_agreement", out, list(out[0]), title="Are the weak classes the same across runs?")
+
+
+def closeness(exp, cfg, accuracy, scales):
+    long_tailed = [s for s in cfg["sets"] if "table7" in s]
+    balanced = [s for s in cfg["sets"] if "table7" not in s]
+    if len(long_tailed) != 2 or len(balanced) != 1:
+        exp.claim("closer_scales_closer_accuracy", "the set with S closer to the balanced set's has closer "
+                  "class-wise accuracy", None, "", reason="needs two Table 7 sets and a balanced set")
+        return
+    (lt1, lt2), base = long_tailed, balanced[0]
+    scale_gap = {s: float(np.linalg.norm(scales[s] - scales[base])) for s in long_tailed}
+    closer = min(long_tailed, key=scale_gap.get)
+    agree = []
+    for (spec, b, seed), acc in accuracy.items():
+        if spec != base:
+            continue
+        gaps = {s: float(np.linalg.norm(accuracy[(s, b, seed)] - acc)) for s in long_tailed}
+        agree.append(min(gaps, key=gaps.get) == closer)
+    exp.claim("closer_scales_closer_accuracy", f"{closer} has S closer to {base}'s (distances "
+              f"{scale_gap[lt1]:.3f} vs {scale_gap[lt2]:.3f}) and so closer class-wise accuracy, in every backbone and "
+              "seed", bool(all(agree)), f"{sum(agree)}/{len(agree)} runs")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
