@@ -103,7 +103,7 @@ def pool_at_scale(name: str, num_classes: int, pool_size: int, batch: int, imbal
 
 
 def main(argv=None) -> int:
-    exp = Experiment(__file__, argv)
+    exp = Experiment(__file__, argv, folder="bench")
     cfg = exp.config
     torch.set_num_threads(cfg.get("threads", 2))
     speed = [speed_ratio(exp, loss, cfg) for loss in ("ce", "st")]

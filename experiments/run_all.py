@@ -32,8 +32,12 @@ EXPERIMENTS = [
 ]
 
 
+FOLDERS = {"bench_dsb": "bench"}  # the benchmark writes results/bench/
+
+
 def output_dir(results: Path, name: str, profile: str) -> Path:
-    return results / (name if profile == "quick" else f"{name}-{profile}")
+    folder = FOLDERS.get(name, name)
+    return results / (folder if profile == "quick" else f"{folder}-{profile}")
 
 
 def read_checks(folder: Path) -> list[dict]:

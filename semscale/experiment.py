@@ -69,9 +69,10 @@ def _fmt(value) -> str:
 
 
 class Experiment:
-    def __init__(self, script: str, argv=None):
+    def __init__(self, script: str, argv=None, folder: str | None = None):
         self.script = Path(script)
         self.name = self.script.stem
+        folder = folder or self.name
         doc = (sys.modules["__main__"].__doc__ or "").strip() if argv is None else ""
         parser = argparse.ArgumentParser(prog=f"python experiments/{self.name}.py", description=doc,
                                          formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -97,7 +98,7 @@ class Experiment:
                 raise SystemExit(f"--set {key}: not a setting of {self.name} (settings: {sorted(self.config)})")
             self.config[key] = value
         self.expected = sections.get("expected", {})
-        default = REPO / "results" / (self.name if self.profile == "quick" else f"{self.name}-{self.profile}")
+        default = REPO / "results" / (folder if self.profile == "quick" else f"{folder}-{self.profile}")
         self.out = Path(self.args.out) if self.args.out else default
         self.checks: list[Check] = []
         self.started = time.time()

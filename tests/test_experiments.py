@@ -10,7 +10,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "experiments"))
 
-from run_all import EXPERIMENTS  # noqa: E402
+from run_all import EXPERIMENTS, FOLDERS  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def test_run_all_smoke_succeeds(smoke_run):
 @pytest.mark.parametrize("name", [e[0] for e in EXPERIMENTS])
 def test_each_experiment_writes_checks_and_record(smoke_run, name):
     _, results = smoke_run
-    folder = results / f"{name}-smoke"
+    folder = results / f"{FOLDERS.get(name, name)}-smoke"
     checks = list(csv.DictReader(open(folder / "checks.csv")))
     assert checks and all(c["verdict"] in ("held", "not held", "not run") for c in checks)
     record = json.loads((folder / "record.json").read_text())
