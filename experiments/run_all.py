@@ -75,7 +75,27 @@ def write_report(results: Path, profile: str, outcomes: list[dict]) -> Path:
         elif o["status"] != "ok":
             lines.append(f"\nFailed: {o['error']}\n")
     name = "REPORT.md" if profile == "quick" else f"REPORT-{profile}.md"
+    if profile == "quick" and results == ROOT / "results":
+        update_readme(lines[1], markdown_table(summary, list(summary[0])), outcomes)
     return atomic_write_text(results / name, "\n".join(lines) + "\n")
+
+
+README_START, README_END = "<!-- report:start -->", "<!-- report:end -->"
+
+
+def update_readme(provenance: str, summary: str, outcomes: list[dict]) -> None:
+    """Replace the README's report block with this run's summary, its claims and links to the key figures."""
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    if README_START not in text or README_END not in text:
+        return
+    rows = [{"experiment": o["name"], "claim": c["description"], "ours": c["ours"], "verdict": c["verdict"]}
+            for o in outcomes for c in o["checks"] if c["kind"] == "claim"]
+    block = "\n".join([README_START, "", provenance, summary.replace("](", "](results/"), "<details><summary>Every "
+                        "claim checked on the quick profile</summary>\n", markdown_table(rows, list(rows[0])) if rows
+                        else "", "</details>\n", README_END])
+    start, end = text.index(README_START), text.index(README_END) + len(README_END)
+    atomic_write_text(readme, text[:start] + block + text[end:])
 
 
 def main() -> int:
