@@ -37,7 +37,8 @@ if [ -f "$STAMP" ] && $PY -c "import semscale, torch, torchvision" 2>/dev/null; 
 else
   say "Python packages: installing requirements.txt (torch from the local wheel cache where there is one)"
   $PY -m pip install --disable-pip-version-check -q -r requirements.txt
-  $PY -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
+  $PY -m pip install --disable-pip-version-check -q --no-deps --no-build-isolation -e . 2>/dev/null \
+    || $PY -m pip install --disable-pip-version-check -q --no-deps -e .
   touch "$STAMP"
 fi
 
