@@ -24,14 +24,16 @@ def make_mnist_layout(root: Path, folder="MNIST/raw", per_class=6, classes=10, s
     return root
 
 
-def make_cifar10_layout(root: Path, per_batch=4, seed=0):
+def make_cifar10_layout(root: Path, per_batch=4, seed=0, balanced=False):
+    """balanced: every batch holds per_batch // 10 images of each class (class-dependent brightness, so there is
+    something to learn); otherwise random labels."""
     rng = np.random.default_rng(seed)
     folder = root / "cifar-10-batches-py"
     folder.mkdir(parents=True)
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
-        labels = list(rng.integers(0, 10, size=per_batch))
-        data = rng.integers(0, 256, size=(per_batch, 3072), dtype=np.uint8)
-        pickle.dump({"data": data, "labels": labels}, open(folder / name, "wb"))
+        labels = list(np.repeat(np.arange(10), per_batch // 10)) if balanced else list(rng.integers(0, 10, per_batch))
+        data = rng.integers(0, 128, size=(len(labels), 3072)) + 12 * np.asarray(labels)[:, None]
+        pickle.dump({"data": data.astype(np.uint8), "labels": labels}, open(folder / name, "wb"))
     pickle.dump({"label_names": [f"c{i}" for i in range(10)]}, open(folder / "batches.meta", "wb"))
     return root
 
