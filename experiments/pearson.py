@@ -87,7 +87,8 @@ def summarise(exp, runs) -> list[dict]:
         if space == "feature" and paper and predictor in ("N", "S'", f"S alpha={_claim_alpha(cfg, kind):g}"):
             exp.paper_check(f"table1_{kind}_{label}_{predictor}", f"r(accuracy, {predictor}), {kind}, {label}, "
                             "feature space", float(np.nanmean(rs)) if not np.isnan(rs).all() else None,
-                            "Table 1", paper, column)
+                            "Table 1", paper, column, undefined_reason="the predictor is constant on balanced data, "
+                            "so Pearson's r is undefined (the paper prints a number)")
     # Claims, per backbone and space.
     for (kind, index, label, space, predictor), members in groups.items():
         alpha = _claim_alpha(cfg, kind)

@@ -122,12 +122,12 @@ class Experiment:
         self.checks.append(Check(id, "claim", description, _fmt(paper), _fmt(ours), "", verdict, reason))
 
     def paper_check(self, id: str, description: str, ours, table: str, row: str, column: str,
-                    reason_off_profile: str = "") -> None:
+                    reason_off_profile: str = "", undefined_reason: str = "") -> None:
         """Within tolerance of the paper's number; judged only under the paper profile (other data otherwise)."""
         value, tolerance = paper_value(table, row, column)
         if ours is None or (isinstance(ours, float) and np.isnan(ours)):
-            self.checks.append(Check(id, "paper", description, _fmt(value), "", "", "not run",
-                                     "no value measured"))
+            self.checks.append(Check(id, "paper", description, _fmt(value), "undefined", "", "not run",
+                                     undefined_reason or "no value measured"))
             return
         difference = float(ours) - value
         if self.profile != "paper":
