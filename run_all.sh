@@ -31,7 +31,8 @@ mkdir -p "$CACHE"
 say() { echo "[setup] $*"; }
 
 # 1. Python packages: skipped when requirements.txt and pyproject.toml are unchanged since the last install.
-STAMP="$CACHE/setup-$(cat requirements.txt pyproject.toml | sha256sum | cut -c1-16)-$($PY -c 'import sys; print(sys.prefix)' | sha256sum | cut -c1-8).stamp"
+# The stamp names the requirements, the Python and this checkout (the editable install points at it).
+STAMP="$CACHE/setup-$( (cat requirements.txt pyproject.toml; $PY -c 'import sys; print(sys.prefix)'; pwd) | sha256sum | cut -c1-16).stamp"
 if [ -f "$STAMP" ] && $PY -c "import semscale, torch, torchvision" 2>/dev/null; then
   say "Python packages: up to date"
 else
