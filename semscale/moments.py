@@ -9,12 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import sparse
 
 from .validation import check_features, check_labels
 from .volume import volume_from_scatter
 
-OUTER_PRODUCT_LIMIT = 1 << 22  # float64 elements (32 MiB) materialised at most by the vectorised path
 
 
 @dataclass
@@ -37,18 +35,13 @@ def group_moments(features, labels) -> GroupMoments:
     np.add.at(sums, inverse, features)
     means = sums / counts[:, None]
     centred = features - means[inverse]
-    if len(features) * dim * dim <= OUTER_PRODUCT_LIMIT:
-        # Small batches (the pool's case): per-sample outer products summed per class by a sparse one-hot
-        # product, which beats both a Python loop over classes and np.add.reduceat.
-        outer = (centred[:, :, None] * centred[:, None, :]).reshape(len(features), dim * dim)
-        one_hot = sparse.csr_matrix((np.ones(len(features)), (inverse, np.arange(len(features)))),
-                                    shape=(len(classes), len(features)))
-        scatters = np.asarray(one_hot @ outer).reshape(len(classes), dim, dim)
-    else:
-        order = np.argsort(inverse, kind="stable")
-        bounds = np.concatenate([[0], np.cumsum(counts)]).astype(int)
-        ordered = centred[order]
-        scatters = np.stack([ordered[a:b].T @ ordered[a:b] for a, b in zip(bounds[:-1], bounds[1:])])
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(counts)]).astype(int)
+    ordered = centred[order]
+    # One small product per class: cheaper than materialising per-sample outer products, even for hundreds of
+    # classes in a batch.
+    scatters = (np.stack([ordered[a:b].T @ ordered[a:b] for a, b in zip(bounds[:-1], bounds[1:])])
+                if len(classes) else np.zeros((0, dim, dim)))
     return GroupMoments(classes, counts.astype(np.float64), means, scatters)
 
 

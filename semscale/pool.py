@@ -88,18 +88,20 @@ class FeaturePool:
         self.volumes[touched] = self.moments.volumes(self.scale, touched)
         self.present[touched] = self.moments.counts[touched] > 0
         present = np.flatnonzero(self.present)
+        present_centres = self.moments.means[present]
         now_present = self.present[touched].astype(np.float64)
-        new_block = pairwise_distances(self.moments.means[touched], self.moments.means[present])
+        new_block = pairwise_distances(self.moments.means[touched], present_centres)
         is_touched = np.zeros(self.num_classes, dtype=bool)
         is_touched[touched] = True
         other_cols = ~is_touched[present]
-        others = present[other_cols]
-        if len(others):
-            change = now_present @ new_block[:, other_cols]
+        if other_cols.any():
+            # Sums over the touched rows as matrix-vector products over all present columns; the columns of
+            # touched classes are dropped afterwards (cheaper than copying the blocks' other columns).
+            change = now_present @ new_block
             was = np.flatnonzero(old_present)
             if len(was):
-                change -= pairwise_distances(old_centres[was], self.moments.means[others]).sum(0)
-            self.distance_sums[others] += change
+                change -= np.ones(len(was)) @ pairwise_distances(old_centres[was], present_centres)
+            self.distance_sums[present[other_cols]] += change[other_cols]
         self.distance_sums[touched] = new_block.sum(1) * now_present
 
     # ------------------------------------------------------------------ scales and weights

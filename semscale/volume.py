@@ -24,7 +24,9 @@ def half_log2det_identity_plus(psd: np.ndarray, coefficient) -> np.ndarray:
     size = psd.shape[-1]
     if size == 0:
         return np.zeros(psd.shape[:-2])
-    matrix = np.eye(size) + coefficient[..., None, None] * psd
+    matrix = psd * coefficient[..., None, None]
+    diagonal = np.einsum("...ii->...i", matrix)  # a writable view of every diagonal
+    diagonal += 1.0
     try:
         chol = np.linalg.cholesky(matrix)
         logdet = 2.0 * np.log(np.diagonal(chol, axis1=-2, axis2=-1)).sum(-1)
