@@ -23,7 +23,7 @@ import numpy as np
 from . import report
 
 REPO = Path(__file__).resolve().parent.parent
-PAPER_VALUES = REPO / "experiments" / "paper_values.csv"
+PAPER_VALUES = REPO / "experiments" / "paper_values"  # one CSV per table
 PROFILES = ("smoke", "quick", "paper")
 CHECK_COLUMNS = ["id", "kind", "description", "paper", "ours", "difference", "verdict", "reason"]
 
@@ -41,12 +41,13 @@ class Check:
 
 
 def paper_value(table: str, row: str, column: str) -> tuple[float, float]:
-    """(value, tolerance) of a number printed in the paper, from experiments/paper_values.csv."""
-    with open(PAPER_VALUES, newline="") as handle:
+    """(value, tolerance) of a number printed in the paper, from experiments/paper_values/<table>.csv."""
+    path = PAPER_VALUES / (table.lower().replace(" ", "_") + ".csv")
+    with open(path, newline="") as handle:
         for entry in csv.DictReader(handle):
             if (entry["table"], entry["row"], entry["column"]) == (table, row, column):
                 return float(entry["value"]), float(entry["tolerance"])
-    raise KeyError(f"paper value ({table}, {row}, {column}) is not in {PAPER_VALUES}")
+    raise KeyError(f"paper value ({table}, {row}, {column}) is not in {path}")
 
 
 def parse_override(text: str):
