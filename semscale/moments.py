@@ -25,24 +25,29 @@ class GroupMoments:
     scatters: np.ndarray
 
 
-def group_moments(features, labels) -> GroupMoments:
-    """Moments of each class present in one batch, from a single sort; centred before the outer products."""
-    features = check_features(features)
-    labels = check_labels(labels, num_samples=len(features))
-    classes, inverse, counts = np.unique(labels, return_inverse=True, return_counts=True)
+def group_moments(features, labels, validated: bool = False) -> GroupMoments:
+    """Moments of each class present in one batch, from a single sort; centred before the products.
+
+    validated: the caller has already checked the inputs (float64 2-D features, int64 labels): skip the checks.
+    """
+    if not validated:
+        features = check_features(features).astype(np.float64, copy=False)
+        labels = check_labels(labels, num_samples=len(features))
     dim = features.shape[1]
-    sums = np.zeros((len(classes), dim))
-    np.add.at(sums, inverse, features)
-    means = sums / counts[:, None]
-    centred = features - means[inverse]
-    order = np.argsort(inverse, kind="stable")
-    bounds = np.concatenate([[0], np.cumsum(counts)]).astype(int)
-    ordered = centred[order]
+    if len(labels) == 0:
+        return GroupMoments(np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros((0, dim)), np.zeros((0, dim, dim)))
+    order = np.argsort(labels, kind="stable")
+    ordered_labels = labels[order]
+    starts = np.flatnonzero(np.r_[True, ordered_labels[1:] != ordered_labels[:-1]])
+    bounds = np.r_[starts, len(labels)]
+    classes, counts = ordered_labels[starts], np.diff(bounds).astype(np.float64)
+    ordered = features[order]
+    means = np.add.reduceat(ordered, starts, axis=0) / counts[:, None]
+    ordered -= np.repeat(means, np.diff(bounds), axis=0)
     # One small product per class: cheaper than materialising per-sample outer products, even for hundreds of
     # classes in a batch.
-    scatters = (np.stack([ordered[a:b].T @ ordered[a:b] for a, b in zip(bounds[:-1], bounds[1:])])
-                if len(classes) else np.zeros((0, dim, dim)))
-    return GroupMoments(classes, counts.astype(np.float64), means, scatters)
+    scatters = np.stack([ordered[a:b].T @ ordered[a:b] for a, b in zip(bounds[:-1], bounds[1:])])
+    return GroupMoments(classes, counts, means, scatters)
 
 
 class ClassMoments:

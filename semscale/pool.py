@@ -74,11 +74,11 @@ class FeaturePool:
         oldest = self.batches[0] if dequeue else None
         touched = np.unique(labels if oldest is None else np.concatenate([labels, oldest[1]]))
         old_centres, old_present = self.moments.means[touched], self.present[touched]
-        self.moments.add_group(group_moments(stored, labels))
+        self.moments.add_group(group_moments(stored.astype(np.float64), labels, validated=True))
         self.batches.append((stored, labels))
         if dequeue:
             self.batches.popleft()
-            self.moments.remove_group(group_moments(*oldest))
+            self.moments.remove_group(group_moments(oldest[0].astype(np.float64), oldest[1], validated=True))
         self._refresh(touched, old_centres, old_present)
         return touched
 
