@@ -50,15 +50,17 @@ def read_checks(folder: Path) -> list[dict]:
 
 def write_report(results: Path, profile: str, outcomes: list[dict]) -> Path:
     lines = [f"# Replication report ({profile} profile)\n",
-             f"Commit `{git_commit()}`, written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by "
+             f"Assembled at commit `{git_commit()}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by "
              f"`python experiments/run_all.py --profile {profile}`. Every number below comes from the experiment's "
-             "own folder; each folder's record.json has its commit, seeds, date and wall time.\n",
+             "own folder; the commit and date columns are those of the run that wrote it (its record.json also has "
+             "the seeds, wall time and machine).\n",
              "A `claim` is the paper's qualitative statement checked on our data; a `paper` check compares with "
              "the paper's printed number and is judged only under the paper profile.\n",
              "## Summary\n"]
     summary = [{"experiment": f"[{o['name']}]({o['link']}/)", "reproduces": o["what"], "status": o["status"],
                 "held": o["held"], "not held": o["not_held"], "not run": o["not_run"],
-                "minutes": f"{o['seconds'] / 60:.1f}"} for o in outcomes]
+                "minutes": f"{o['seconds'] / 60:.1f}", "commit": o["record"].get("commit", "")[:10],
+                "date": o["record"].get("date", "")[:10]} for o in outcomes]
     lines.append(markdown_table(summary, list(summary[0])))
     for o in outcomes:
         lines.append(f"\n## {o['name']}: {o['what']}\n")
@@ -123,10 +125,12 @@ def main() -> int:
                 outcome["status"], outcome["error"] = "failed", (run.stderr.strip().splitlines() or ["?"])[-1]
         elif (folder / "record.json").exists():
             outcome["seconds"] = json.loads((folder / "record.json").read_text()).get("wall_seconds", 0.0)
-            outcome["status"] = "kept from an earlier run"
+            outcome["status"] = "ok"
         else:
             outcome["status"] = "not run"
         checks = read_checks(folder)
+        outcome["record"] = json.loads((folder / "record.json").read_text()) if (folder / "record.json").exists() \
+            else {}
         outcome.update(checks=checks, held=sum(c["verdict"] == "held" for c in checks),
                        not_held=sum(c["verdict"] == "not held" for c in checks),
                        not_run=sum(c["verdict"] == "not run" for c in checks))
