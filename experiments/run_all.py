@@ -16,7 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from semscale.report import atomic_write_text, git_commit, markdown_table  # noqa: E402
+from semscale.report import atomic_write_bytes, atomic_write_text, git_commit, markdown_table  # noqa: E402
 
 # (script, what it reproduces, quick-profile budget in minutes)
 EXPERIMENTS = [
@@ -79,10 +79,27 @@ def write_report(results: Path, profile: str, outcomes: list[dict]) -> Path:
     name = "REPORT.md" if profile == "quick" else f"REPORT-{profile}.md"
     if profile == "quick" and results == ROOT / "results":
         update_readme(lines[1], markdown_table(summary, list(summary[0])), outcomes)
+        copy_key_figures(results)
     return atomic_write_text(results / name, "\n".join(lines) + "\n")
 
 
 README_START, README_END = "<!-- report:start -->", "<!-- report:end -->"
+
+# The paper's figures, as reproduced by the quick profile: figures/<name> <- results/<experiment folder>/<file>.
+KEY_FIGURES = {
+    "fig2_marginal_effect.png": "marginal_effect/marginal_effect.png",
+    "fig3_4_classwise_accuracy.png": "class_bias/classwise.png",
+    "fig6_point_clouds.png": "stanford/point_clouds.png",
+    "fig7_radar_fashion-mnist.png": "radar/radar_fashion-mnist.png",
+    "fig7_radar_fashion-mnist-lt.png": "radar/radar_fashion-mnist-lt.png",
+    "appI_stopping_rule.png": "data_tools/stopping_rule.png",
+}
+
+
+def copy_key_figures(results: Path) -> None:
+    for name, source in KEY_FIGURES.items():
+        if (results / source).exists():
+            atomic_write_bytes(ROOT / "figures" / name, (results / source).read_bytes())
 
 
 def update_readme(provenance: str, summary: str, outcomes: list[dict]) -> None:
