@@ -74,12 +74,16 @@ def save_figure(figure, path) -> Path:
     return atomic_write_bytes(path, buffer.getvalue())
 
 
+SOURCE_PATHS = ("semscale", "experiments", "tests", "run_all.sh", "run_tests.sh", "requirements.txt", "pyproject.toml")
+
+
 def git_commit() -> str:
     try:
         root = Path(__file__).resolve().parent.parent
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, timeout=10)
+        # Dirty means changed code or settings; the outputs a run rewrites (results/, figures/, README) do not count.
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", *SOURCE_PATHS],
+                               cwd=root, capture_output=True, text=True, timeout=10)
         if commit.returncode != 0:
             return "unknown"
         return commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
