@@ -91,7 +91,9 @@ class ClassMoments:
         total = n_a + n_b
         delta = group.means - self.means[c]
         self.means[c] += delta * (n_b / total)[:, None]
-        self.scatters[c] += group.scatters + (n_a * n_b / total)[:, None, None] * delta[:, :, None] * delta[:, None, :]
+        update = np.einsum("k,ki,kj->kij", n_a * n_b / total, delta, delta)
+        update += group.scatters
+        self.scatters[c] += update
         self.counts[c] = total
         return c
 
@@ -107,11 +109,14 @@ class ClassMoments:
         safe = np.where(emptied, 1.0, n_a)
         mean_a = (self.means[c] * total[:, None] - group.means * n_b[:, None]) / safe[:, None]
         delta = group.means - mean_a
-        scatter_a = self.scatters[c] - group.scatters - (
-            (n_a * n_b / total)[:, None, None] * delta[:, :, None] * delta[:, None, :])
+        scatter_a = self.scatters[c]
+        scatter_a -= group.scatters
+        scatter_a -= np.einsum("k,ki,kj->kij", n_a * n_b / total, delta, delta)
         # Zero or one sample left has zero scatter exactly; do not leave rounding residue there.
-        self.means[c] = np.where(emptied[:, None], 0.0, mean_a)
-        self.scatters[c] = np.where((n_a <= 1)[:, None, None], 0.0, scatter_a)
+        scatter_a[n_a <= 1] = 0.0
+        mean_a[emptied] = 0.0
+        self.means[c] = mean_a
+        self.scatters[c] = scatter_a
         self.counts[c] = n_a
         return c
 
