@@ -37,6 +37,8 @@ def format_value(value, digits: int = 4) -> str:
     if isinstance(value, (float, np.floating)):
         if not np.isfinite(value):
             return "undefined" if np.isnan(value) else str(value)
+        if value != 0 and abs(value) < 10 ** -digits:
+            return f"{value:.2e}"  # tiny differences stay visible instead of rounding to 0.0000
         return f"{value:.{digits}f}" if abs(value) < 1e5 else f"{value:.4g}"
     return str(value)
 
