@@ -41,3 +41,15 @@ def test_bad_input_is_one_clear_line(tmp_path, capsys):
     np.savez(tmp_path / "bad.npz", x=np.zeros((3, 2)))
     assert main(["measure", str(tmp_path / "bad.npz"), "--out", str(tmp_path / "o")]) == 2
     assert "missing array(s) ['features', 'labels']" in capsys.readouterr().err
+
+
+def test_train_command_dsb_on_digits(tmp_path, capsys):
+    out = tmp_path / "metrics.json"
+    args = ["train", "digits", "--weighting", "dsb", "--epochs", "2", "--warmup-epochs", "1", "--batch-size", "128",
+            "--checkpoint", str(tmp_path / "ckpt.pt"), "--out", str(out)]
+    assert main(args) == 0
+    metrics = json.load(open(out))
+    assert 0 <= metrics["top1"] <= 1 and len(metrics["per_class"]) == 10 and len(metrics["history"]) == 2
+    assert (tmp_path / "ckpt.pt").exists()
+    assert main(args) == 0  # a finished checkpoint: resumes at the end and reports the same metrics
+    assert json.load(open(out))["top1"] == metrics["top1"]
