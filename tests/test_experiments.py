@@ -18,7 +18,9 @@ def smoke_run(tmp_path_factory):
     results = tmp_path_factory.mktemp("results")
     cache = tmp_path_factory.mktemp("cache")
     env = {**__import__("os").environ, "SEMSCALE_CACHE": str(cache)}
-    pointclouds = Path.home() / ".cache" / "semscale" / "pointclouds"
+    from semscale.data.paths import cache_dir
+
+    pointclouds = cache_dir() / "pointclouds"
     if pointclouds.exists():  # reuse the fetched clouds; models go to the temporary cache
         (cache / "pointclouds").symlink_to(pointclouds)
     run = subprocess.run([sys.executable, str(ROOT / "experiments" / "run_all.py"), "--profile", "smoke",
