@@ -14,7 +14,6 @@ import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 
 from semscale.experiment import Experiment  # noqa: E402
 from semscale.measure import COLUMNS, measure_dataset  # noqa: E402
