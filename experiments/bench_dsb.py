@@ -22,7 +22,8 @@ import torch  # noqa: E402
 
 from semscale.data import long_tailed_counts, long_tailed_indices  # noqa: E402
 from semscale.experiment import Experiment  # noqa: E402
-from semscale.pool import FeaturePool, pairwise_distances, weights_from_scratch  # noqa: E402
+from semscale.pool import FeaturePool, weights_from_scratch
+from semscale.scales import pairwise_distances  # noqa: E402
 from semscale.stats import mean_interval  # noqa: E402
 from semscale.train import TrainConfig, Trainer, epoch_order  # noqa: E402
 

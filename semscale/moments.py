@@ -14,7 +14,6 @@ from .validation import check_features, check_labels
 from .volume import volume_from_scatter
 
 
-
 @dataclass
 class GroupMoments:
     """Moments of the samples of some classes: `classes` (k,), `counts` (k,), `means` (k, d), `scatters` (k, d, d)."""

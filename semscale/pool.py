@@ -19,18 +19,8 @@ from collections import deque
 import numpy as np
 
 from .moments import ClassMoments, group_moments
-from .scales import interference_weight, max_normalise
+from .scales import pairwise_distances, semantic_scales_from_sums
 from .validation import check_features, check_labels
-
-
-def pairwise_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Euclidean distances between rows of a and b in float64 (|a|^2 + |b|^2 - 2ab, clipped at 0), in place."""
-    out = a @ b.T
-    out *= -2.0
-    out += (a * a).sum(1)[:, None]
-    out += (b * b).sum(1)[None, :]
-    np.maximum(out, 0.0, out=out)
-    return np.sqrt(out, out=out)
 
 
 class FeaturePool:
@@ -152,18 +142,15 @@ class FeaturePool:
 
 
 def scales_from_parts(volumes, distance_sums, present, alpha: float) -> dict:
-    """S' = Vol / max Vol, W'_i = distance_sums_i / (P - 1) max-normalised, W = log2(alpha + W'), S = S' * W,
-    over the P present classes; absent classes get zeros."""
-    volumes, present = np.asarray(volumes, dtype=np.float64), np.asarray(present, dtype=bool)
-    s_prime = np.where(present, max_normalise(np.where(present, volumes, 0.0)), 0.0)
-    count = int(present.sum())
-    w_prime = np.zeros_like(s_prime)
-    if count == 1:
-        w_prime[present] = 1.0
-    elif count > 1:
-        w_prime[present] = max_normalise(np.asarray(distance_sums)[present] / (count - 1))
-    w = np.where(present, interference_weight(w_prime, alpha), 0.0)
-    return {"S_prime": s_prime, "W_prime": w_prime, "W": w, "S": s_prime * w}
+    """S', W', W and S over the present classes (semantic_scales_from_sums); absent classes get zeros."""
+    present = np.asarray(present, dtype=bool)
+    out = {key: np.zeros(len(present)) for key in ("S_prime", "W_prime", "W", "S")}
+    if present.any():
+        scales = semantic_scales_from_sums(np.asarray(volumes)[present], np.asarray(distance_sums)[present], alpha)
+        for key, value in (("S_prime", scales.s_prime), ("W_prime", scales.w_prime), ("W", scales.w),
+                           ("S", scales.s)):
+            out[key][present] = value
+    return out
 
 
 def dsb_weights(scales) -> np.ndarray:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial.distance import cdist
 
 
 def max_normalise(values: np.ndarray) -> np.ndarray:
@@ -21,14 +20,27 @@ def max_normalise(values: np.ndarray) -> np.ndarray:
     return values / top if top > 0 else np.zeros_like(values)
 
 
+def pairwise_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Euclidean distances between rows of a and b in float64 (|a|^2 + |b|^2 - 2ab, clipped at 0), in place."""
+    out = a @ b.T
+    out *= -2.0
+    out += (a * a).sum(1)[:, None]
+    out += (b * b).sum(1)[None, :]
+    np.maximum(out, 0.0, out=out)
+    return np.sqrt(out, out=out)
+
+
+def interference_from_sums(distance_sums) -> np.ndarray:
+    """W' from each class's summed distance to the other C-1 centres: the mean, max-normalised; one class: [1]."""
+    distance_sums = np.asarray(distance_sums, dtype=np.float64)
+    count = len(distance_sums)
+    return np.ones(count) if count < 2 else max_normalise(distance_sums / (count - 1))
+
+
 def interference(centres: np.ndarray) -> np.ndarray:
     """W': each centre's mean Euclidean distance to the other C-1 centres, max-normalised. One class gives [1]."""
     centres = np.asarray(centres, dtype=np.float64)
-    count = len(centres)
-    if count < 2:
-        return np.ones(count)
-    mean_distance = cdist(centres, centres).sum(axis=1) / (count - 1)
-    return max_normalise(mean_distance)
+    return interference_from_sums(pairwise_distances(centres, centres).sum(axis=1))
 
 
 def interference_weight(interference_normalised: np.ndarray, alpha: float) -> np.ndarray:
@@ -50,16 +62,24 @@ class SemanticScales:
     alpha: float
 
 
+def semantic_scales_from_sums(volumes, distance_sums, alpha: float = 1.0) -> SemanticScales:
+    """S' = max-normalised volumes, W from the summed centre distances, S = S' * W (the one place of the formula)."""
+    volumes = np.asarray(volumes, dtype=np.float64)
+    if len(volumes) != len(distance_sums):
+        raise ValueError(f"volumes ({len(volumes)}) and distance sums ({len(distance_sums)}) must have one entry "
+                         "per class")
+    s_prime = max_normalise(volumes)
+    w_prime = interference_from_sums(distance_sums)
+    w = interference_weight(w_prime, alpha)
+    return SemanticScales(volumes, s_prime, w_prime, w, s_prime * w, float(alpha))
+
+
 def semantic_scales(volumes, centres, alpha: float = 1.0) -> SemanticScales:
     """S' = max-normalised volumes, W from the class centres, S = S' * W."""
-    volumes = np.asarray(volumes, dtype=np.float64)
     centres = np.asarray(centres, dtype=np.float64)
     if len(volumes) != len(centres):
         raise ValueError(f"volumes ({len(volumes)}) and centres ({len(centres)}) must have one row per class")
-    s_prime = max_normalise(volumes)
-    w_prime = interference(centres)
-    w = interference_weight(w_prime, alpha)
-    return SemanticScales(volumes, s_prime, w_prime, w, s_prime * w, float(alpha))
+    return semantic_scales_from_sums(volumes, pairwise_distances(centres, centres).sum(axis=1), alpha)
 
 
 def effective_number(counts, beta: float = 0.9999) -> np.ndarray:
