@@ -40,7 +40,7 @@ def main(argv=None) -> int:
         for method, weighting in METHODS.items():
             settings = {k: cfg[k] for k in TRAIN_KEYS if k in cfg}
             trainer = exp.train(train, seed=seed, weighting=weighting, **settings)
-            scores = predict(trainer.network, trainer.criterion, test_images)
+            scores = predict(trainer.network, test_images)
             metrics = classification_metrics(test.labels, scores, by_thirds)
             by_count = group_accuracy(test.labels, scores.argmax(1), split_by_count(counts))
             row = {"method": method, "seed": seed, "top1": 100 * metrics["top1"],

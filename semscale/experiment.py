@@ -180,7 +180,7 @@ class Experiment:
         from .measure import measure
         from .train import predict, to_tensor_images
 
-        scores = predict(trainer.network, trainer.criterion, to_tensor_images(test_set.images))
+        scores = predict(trainer.network, to_tensor_images(test_set.images))
         metrics = classification_metrics(test_set.labels, scores)
         features = extract_features(trainer.network, train_set.images)
         table = measure(features, train_set.labels, train_set.num_classes, train_set.classes, alpha=alpha,

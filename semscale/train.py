@@ -98,7 +98,7 @@ def atomic_torch_save(payload, path: Path) -> None:
 
 
 @torch.no_grad()
-def predict(model, criterion, images: torch.Tensor, batch_size: int = 512) -> np.ndarray:
+def predict(model, images: torch.Tensor, batch_size: int = 512) -> np.ndarray:
     """Logits (classification) or embeddings (metric) for all images, in eval mode."""
     was_training = model.training
     model.eval()
@@ -107,8 +107,8 @@ def predict(model, criterion, images: torch.Tensor, batch_size: int = 512) -> np
     return torch.cat(outputs).numpy()
 
 
-def evaluate(model, criterion, config: TrainConfig, test_images, test_labels, train_counts) -> dict:
-    outputs = predict(model, criterion, test_images)
+def evaluate(model, config: TrainConfig, test_images, test_labels, train_counts) -> dict:
+    outputs = predict(model, test_images)
     labels = np.asarray(test_labels)
     if config.task == "metric":
         return {"recall_at_k": recall_at_k(outputs, labels), "nmi": nmi(outputs, labels, seed=0)}
@@ -243,7 +243,7 @@ def train_and_evaluate(config: TrainConfig, train_set, test_set, checkpoint=None
     trainer = Trainer(config, train_set.images, train_set.labels, train_set.num_classes, checkpoint, progress)
     trainer.fit()
     test_images = to_tensor_images(test_set.images)
-    metrics = evaluate(trainer.network, trainer.criterion, config, test_images, test_set.labels, trainer.counts)
+    metrics = evaluate(trainer.network, config, test_images, test_set.labels, trainer.counts)
     metrics["history"] = trainer.history
     metrics["train_counts"] = trainer.counts
     if trainer.pool is not None:
