@@ -23,7 +23,7 @@ import torch  # noqa: E402
 from semscale.data import long_tailed_counts, long_tailed_indices  # noqa: E402
 from semscale.experiment import Experiment  # noqa: E402
 from semscale.pool import FeaturePool, weights_from_scratch
-from semscale.scales import pairwise_distances  # noqa: E402
+from semscale.scales import distance_sums  # noqa: E402
 from semscale.stats import mean_interval  # noqa: E402
 from semscale.train import TrainConfig, Trainer, epoch_order  # noqa: E402
 
@@ -84,7 +84,7 @@ def pool_at_scale(name: str, num_classes: int, pool_size: int, batch: int, imbal
         # Floor: the work on the touched classes alone (their log-determinants and centre-distance rows).
         started = time.perf_counter()
         pool.moments.volumes(pool.scale, touched)
-        pairwise_distances(pool.moments.means[touched], pool.moments.means[pool.present]).sum(1)
+        distance_sums(pool.moments.means[touched], pool.moments.means[pool.present])
         floor.append(time.perf_counter() - started)
         if step < baseline_steps:
             started = time.perf_counter()

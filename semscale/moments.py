@@ -119,6 +119,55 @@ class ClassMoments:
         self.counts[c] = n_a
         return c
 
+    def exchange(self, added, added_labels, removed, removed_labels) -> tuple[GroupMoments, np.ndarray, np.ndarray]:
+        """Add some samples and remove others (held before) in one pass. Returns the new moments of the classes that
+        changed, and their counts and means before. Inputs are validated float64 features and int64 labels (a
+        feature pool's batches).
+
+        Each class's rows are centred on its current mean p (rows that enter an empty class: on their first row), so
+        with signs +1 (added) and -1 (removed), u = sum s (z - p), G = sum s (z - p)(z - p)^T and n' = n + sum s:
+            mean' = p + u / n',   scatter' = scatter + G - u u^T / n'
+        (the old rows contribute no first moment about their own mean). The same algebra as add_group followed by
+        remove_group, with one sort and one product per class instead of two.
+        """
+        features = np.concatenate([added, removed])
+        labels = np.concatenate([added_labels, removed_labels])
+        signs = np.concatenate([np.ones(len(added_labels)), -np.ones(len(removed_labels))])
+        if len(labels) and labels.max() >= self.num_classes:
+            raise ValueError(f"labels: label {int(labels.max())} is out of range for num_classes={self.num_classes}")
+        if len(labels) == 0:
+            empty = GroupMoments(labels, np.zeros(0), np.zeros((0, self.dim)), np.zeros((0, self.dim, self.dim)))
+            return empty, empty.counts, empty.means
+        order = np.argsort(labels, kind="stable")
+        ordered_labels = labels[order]
+        starts = np.flatnonzero(np.r_[True, ordered_labels[1:] != ordered_labels[:-1]])
+        sizes = np.diff(np.r_[starts, len(labels)])
+        classes = ordered_labels[starts]
+        counts_before, means_before = self.counts[classes], self.means[classes]
+        counts = counts_before + np.add.reduceat(signs[order], starts)
+        if np.any(counts < 0):
+            bad = int(classes[np.argmax(counts < 0)])
+            raise ValueError(f"class {bad}: removing more samples than the moments hold")
+        ordered = features[order]
+        pivots = np.where((counts_before > 0)[:, None], means_before, ordered[starts])
+        ordered -= np.repeat(pivots, sizes, axis=0)
+        signed = ordered * signs[order][:, None]
+        first_moments = np.add.reduceat(signed, starts, axis=0)
+        scatters = self.scatters[classes]
+        single = sizes == 1  # most classes at thousands of classes: one batched outer product
+        scatters[single] += np.einsum("ki,kj->kij", signed[starts[single]], ordered[starts[single]])
+        for index in np.flatnonzero(~single):
+            rows = slice(starts[index], starts[index] + sizes[index])
+            scatters[index] += signed[rows].T @ ordered[rows]
+        safe = np.where(counts > 0, counts, 1.0)
+        scatters -= np.einsum("ki,kj->kij", first_moments / safe[:, None], first_moments)
+        means = pivots + first_moments / safe[:, None]
+        # Zero or one sample left has zero scatter exactly; do not leave rounding residue there.
+        scatters[counts <= 1] = 0.0
+        means[counts == 0] = 0.0
+        self.counts[classes], self.means[classes], self.scatters[classes] = counts, means, scatters
+        return GroupMoments(classes, counts, means, scatters), counts_before, means_before
+
     def merge(self, other: "ClassMoments") -> "ClassMoments":
         """Moments of the union of two disjoint sample sets (shards, ranks, chunks)."""
         if (other.num_classes, other.dim) != (self.num_classes, self.dim):

@@ -18,8 +18,9 @@ from collections import deque
 
 import numpy as np
 
-from .moments import ClassMoments, group_moments
-from .scales import pairwise_distances, semantic_scales_from_sums
+from .moments import ClassMoments
+from .scales import distance_sums, semantic_scales_from_sums
+from .volume import volume_from_scatter
 from .validation import check_features, check_labels
 
 
@@ -61,38 +62,31 @@ class FeaturePool:
         # so that what is subtracted later is what was added.
         stored = features.astype(np.float32)
         dequeue = self.stage(epoch) >= 2 and len(self.batches) > 0
-        oldest = self.batches[0] if dequeue else None
-        touched = np.unique(labels if oldest is None else np.concatenate([labels, oldest[1]]))
-        old_centres, old_present = self.moments.means[touched], self.present[touched]
-        self.moments.add_group(group_moments(stored.astype(np.float64), labels, validated=True))
+        removed, removed_labels = self.batches.popleft() if dequeue else (stored[:0], labels[:0])
         self.batches.append((stored, labels))
-        if dequeue:
-            self.batches.popleft()
-            self.moments.remove_group(group_moments(oldest[0].astype(np.float64), oldest[1], validated=True))
-        self._refresh(touched, old_centres, old_present)
-        return touched
+        changed, counts_before, old_centres = self.moments.exchange(stored.astype(np.float64), labels,
+                                                                    removed.astype(np.float64), removed_labels)
+        self._refresh(changed.classes, changed.counts, changed.scatters, old_centres, counts_before > 0)
+        return changed.classes
 
-    def _refresh(self, touched: np.ndarray, old_centres: np.ndarray, old_present: np.ndarray) -> None:
-        """Volumes of the touched classes; distance sums: full rows for touched classes, and for every other
-        present class i, sum_k in touched (||o_i - new o_k|| - ||o_i - old o_k||)."""
-        self.volumes[touched] = self.moments.volumes(self.scale, touched)
-        self.present[touched] = self.moments.counts[touched] > 0
+    def _refresh(self, touched: np.ndarray, counts: np.ndarray, scatters: np.ndarray, old_centres: np.ndarray,
+                 old_present: np.ndarray) -> None:
+        """Volumes of the touched classes from their new moments; distance sums: full rows for the touched classes,
+        and for every other present class i, sum_k in touched (||o_i - new o_k|| - ||o_i - old o_k||), both from
+        one pass over the touched classes' new and old centres."""
+        self.volumes[touched] = volume_from_scatter(scatters, counts, self.scale)
+        self.present[touched] = counts > 0
         present = np.flatnonzero(self.present)
-        present_centres = self.moments.means[present]
-        now_present = self.present[touched].astype(np.float64)
-        new_block = pairwise_distances(self.moments.means[touched], present_centres)
+        now_present, was_present = self.present[touched], old_present
+        rows = np.concatenate([self.moments.means[touched[now_present]], old_centres[was_present]])
+        signs = np.r_[np.ones(now_present.sum()), -np.ones(was_present.sum())]
+        row_sums, change = distance_sums(rows, self.moments.means[present], signs)
         is_touched = np.zeros(self.num_classes, dtype=bool)
         is_touched[touched] = True
-        other_cols = ~is_touched[present]
-        if other_cols.any():
-            # Sums over the touched rows as matrix-vector products over all present columns; the columns of
-            # touched classes are dropped afterwards (cheaper than copying the blocks' other columns).
-            change = now_present @ new_block
-            was = np.flatnonzero(old_present)
-            if len(was):
-                change -= np.ones(len(was)) @ pairwise_distances(old_centres[was], present_centres)
-            self.distance_sums[present[other_cols]] += change[other_cols]
-        self.distance_sums[touched] = new_block.sum(1) * now_present
+        others = present[~is_touched[present]]
+        self.distance_sums[others] += change[~is_touched[present]]
+        self.distance_sums[touched] = 0.0
+        self.distance_sums[touched[now_present]] = row_sums[:now_present.sum()]
 
     # ------------------------------------------------------------------ scales and weights
 
@@ -176,7 +170,7 @@ def weights_from_scratch(features, labels, num_classes: int, alpha: float = 1.0,
     moments = ClassMoments.from_data(features, labels, num_classes)
     present = moments.counts > 0
     centres = moments.means[present]
-    distance_sums = np.zeros(num_classes)
-    distance_sums[present] = pairwise_distances(centres, centres).sum(1)
-    scales = scales_from_parts(moments.volumes(scale), distance_sums, present, alpha)
+    sums = np.zeros(num_classes)
+    sums[present] = distance_sums(centres, centres)[0]
+    scales = scales_from_parts(moments.volumes(scale), sums, present, alpha)
     return dsb_weights(scales["S"] if use_interference else scales["S_prime"])

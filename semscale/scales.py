@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .parallel import map_chunks
+
 
 def max_normalise(values: np.ndarray) -> np.ndarray:
     """values / max(values); all zeros stay zeros (no class has a volume yet)."""
@@ -30,6 +32,26 @@ def pairwise_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sqrt(out, out=out)
 
 
+def distance_sums(rows: np.ndarray, columns: np.ndarray, row_signs=None, chunk: int = 128):
+    """Sums of the Euclidean distances D = pairwise_distances(rows, columns) without holding D: returns D.sum(1)
+    and row_signs @ D (None without row_signs).
+
+    D is built a chunk of rows at a time, small enough to stay in cache, chunks in parallel threads: at thousands of
+    classes the square roots and passes over D cost more than the matrix product.
+    """
+    rows, columns = np.asarray(rows, dtype=np.float64), np.asarray(columns, dtype=np.float64)
+
+    def chunk_sums(start, stop):
+        block = pairwise_distances(rows[start:stop], columns)
+        return block.sum(1), None if row_signs is None else row_signs[start:stop] @ block
+
+    parts = map_chunks(chunk_sums, len(rows), chunk, min_parallel=2 * chunk)
+    row_sums = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0)
+    if row_signs is None:
+        return row_sums, None
+    return row_sums, np.sum([p[1] for p in parts], axis=0) if parts else np.zeros(len(columns))
+
+
 def interference_from_sums(distance_sums) -> np.ndarray:
     """W' from each class's summed distance to the other C-1 centres: the mean, max-normalised; one class: [1]."""
     distance_sums = np.asarray(distance_sums, dtype=np.float64)
@@ -40,7 +62,7 @@ def interference_from_sums(distance_sums) -> np.ndarray:
 def interference(centres: np.ndarray) -> np.ndarray:
     """W': each centre's mean Euclidean distance to the other C-1 centres, max-normalised. One class gives [1]."""
     centres = np.asarray(centres, dtype=np.float64)
-    return interference_from_sums(pairwise_distances(centres, centres).sum(axis=1))
+    return interference_from_sums(distance_sums(centres, centres)[0])
 
 
 def interference_weight(interference_normalised: np.ndarray, alpha: float) -> np.ndarray:
@@ -79,7 +101,7 @@ def semantic_scales(volumes, centres, alpha: float = 1.0) -> SemanticScales:
     centres = np.asarray(centres, dtype=np.float64)
     if len(volumes) != len(centres):
         raise ValueError(f"volumes ({len(volumes)}) and centres ({len(centres)}) must have one row per class")
-    return semantic_scales_from_sums(volumes, pairwise_distances(centres, centres).sum(axis=1), alpha)
+    return semantic_scales_from_sums(volumes, distance_sums(centres, centres)[0], alpha)
 
 
 def effective_number(counts, beta: float = 0.9999) -> np.ndarray:

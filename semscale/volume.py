@@ -12,19 +12,30 @@ from __future__ import annotations
 
 import numpy as np
 
+from .parallel import map_chunks
 from .validation import check_labelled, check_features
 
 LOG2 = np.log(2.0)
 
 
 def half_log2det_identity_plus(psd: np.ndarray, coefficient) -> np.ndarray:
-    """1/2 log2 det(I + coefficient * psd) for symmetric positive semi-definite matrices, batched on leading axes."""
+    """1/2 log2 det(I + coefficient * psd) for symmetric positive semi-definite matrices, batched on leading axes.
+
+    Many matrices are split into chunks factorised in parallel threads (see parallel.py).
+    """
     psd = np.asarray(psd, dtype=np.float64)
-    coefficient = np.asarray(coefficient, dtype=np.float64)
-    size = psd.shape[-1]
-    if size == 0:
+    coefficient = np.broadcast_to(np.asarray(coefficient, dtype=np.float64), psd.shape[:-2])
+    if psd.shape[-1] == 0:
         return np.zeros(psd.shape[:-2])
-    matrix = psd * coefficient[..., None, None]
+    flat = psd.reshape(-1, *psd.shape[-2:])
+    coefficient = coefficient.reshape(-1)
+    parts = map_chunks(lambda a, b: _half_log2det(flat[a:b], coefficient[a:b]), len(flat), chunk=64,
+                       min_parallel=128)
+    return (np.concatenate(parts) if parts else np.zeros(0)).reshape(psd.shape[:-2])
+
+
+def _half_log2det(psd: np.ndarray, coefficient: np.ndarray) -> np.ndarray:
+    matrix = psd * coefficient[:, None, None]
     diagonal = np.einsum("...ii->...i", matrix)  # a writable view of every diagonal
     diagonal += 1.0
     try:

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 
 from semscale import measure
-from semscale.scales import (effective_number, interference, max_normalise, semantic_scales, split_by_count,
-                             split_by_scale)
+from semscale.scales import (distance_sums, effective_number, interference, max_normalise, semantic_scales,
+                             split_by_count, split_by_scale)
 
 
 def test_interference_by_hand():
@@ -53,3 +53,15 @@ def test_measure_table_rank_and_weakest(rng):
     assert table.weakest(1) == ["b"]
     rows = table.rows()
     assert rows[2]["S_prime"] == 1.0 and rows[0]["N"] == 50
+
+
+@pytest.mark.parametrize("rows, threads", [(7, "1"), (700, "2")])
+def test_distance_sums_against_a_loop(rng, monkeypatch, rows, threads):
+    monkeypatch.setenv("SEMSCALE_THREADS", threads)  # 700 rows: chunks run in threads
+    a, b = rng.normal(size=(rows, 5)) + 3, rng.normal(size=(40, 5)) + 3
+    signs = rng.choice([-1.0, 1.0], size=rows)
+    naive = np.array([[np.sqrt(((x - y) ** 2).sum()) for y in b] for x in a])
+    row_sums, column_sums = distance_sums(a, b, signs, chunk=64)
+    np.testing.assert_allclose(row_sums, naive.sum(1), rtol=1e-12)
+    np.testing.assert_allclose(column_sums, signs @ naive, rtol=1e-9, atol=1e-9)
+    assert distance_sums(a, b)[1] is None

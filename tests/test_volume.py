@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 from perceptual_manifold_geometry.density import calculate_volume as reference_volume
 
-from semscale.volume import class_volumes, volume, volume_from_scatter
+from semscale.volume import (class_volumes, half_log2det_identity_plus, volume,
+                             volume_from_scatter)
 
 
 def naive_volume(samples, scale):
@@ -76,3 +77,12 @@ def test_accepts_torch_tensors(rng):
     labels = rng.integers(0, 2, size=40)
     np.testing.assert_allclose(class_volumes(torch.tensor(features, dtype=torch.float32), torch.tensor(labels)),
                                class_volumes(features.astype(np.float32), labels), rtol=1e-12)
+
+
+def test_many_matrices_in_threads_match_slogdet(rng, monkeypatch):
+    monkeypatch.setenv("SEMSCALE_THREADS", "2")
+    samples = rng.normal(size=(300, 6, 9))
+    psd = samples @ samples.transpose(0, 2, 1)
+    coefficient = rng.uniform(0.1, 2.0, size=300)
+    expected = [np.linalg.slogdet(np.eye(6) + c * m)[1] / (2 * np.log(2)) for c, m in zip(coefficient, psd)]
+    np.testing.assert_allclose(half_log2det_identity_plus(psd, coefficient), expected, rtol=1e-12)
