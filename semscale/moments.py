@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .parallel import map_chunks
 from .validation import check_features, check_labels
 from .volume import volume_from_scatter
 
@@ -153,19 +154,34 @@ class ClassMoments:
         ordered -= np.repeat(pivots, sizes, axis=0)
         signed = ordered * signs[order][:, None]
         first_moments = np.add.reduceat(signed, starts, axis=0)
-        scatters = self.scatters[classes]
-        single = sizes == 1  # most classes at thousands of classes: one batched outer product
-        scatters[single] += np.einsum("ki,kj->kij", signed[starts[single]], ordered[starts[single]])
-        for index in np.flatnonzero(~single):
-            rows = slice(starts[index], starts[index] + sizes[index])
-            scatters[index] += signed[rows].T @ ordered[rows]
         safe = np.where(counts > 0, counts, 1.0)
-        scatters -= np.einsum("ki,kj->kij", first_moments / safe[:, None], first_moments)
+        ordered_signs = signs[order]
+
+        def update_scatters(first: int, stop: int) -> np.ndarray:
+            # Classes first..stop-1 (distinct rows of self.scatters, so chunks can run in threads; small chunks stay
+            # in cache, where whole-batch temporaries of thousands of 64 x 64 matrices do not).
+            block = self.scatters[classes[first:stop]]
+            local_sizes, local_starts = sizes[first:stop], starts[first:stop]
+            # One row this step (most classes at thousands of classes): G - u u^T / n' = (s - 1/n') z z^T.
+            single = np.flatnonzero(local_sizes == 1)
+            rows = ordered[local_starts[single]]
+            coefficient = ordered_signs[local_starts[single]] - 1.0 / safe[first:stop][single]
+            block[single] += (rows * coefficient[:, None])[:, :, None] * rows[:, None, :]
+            several = np.flatnonzero(local_sizes > 1)
+            for index in several:
+                group = slice(local_starts[index], local_starts[index] + local_sizes[index])
+                block[index] += signed[group].T @ ordered[group]
+            u = first_moments[first:stop][several]
+            block[several] -= (u / safe[first:stop][several, None])[:, :, None] * u[:, None, :]
+            # Zero or one sample left has zero scatter exactly; do not leave rounding residue there.
+            block[counts[first:stop] <= 1] = 0.0
+            self.scatters[classes[first:stop]] = block
+            return block
+
+        scatters = np.concatenate(map_chunks(update_scatters, len(classes), chunk=64, min_parallel=256))
         means = pivots + first_moments / safe[:, None]
-        # Zero or one sample left has zero scatter exactly; do not leave rounding residue there.
-        scatters[counts <= 1] = 0.0
         means[counts == 0] = 0.0
-        self.counts[classes], self.means[classes], self.scatters[classes] = counts, means, scatters
+        self.counts[classes], self.means[classes] = counts, means
         return GroupMoments(classes, counts, means, scatters), counts_before, means_before
 
     def merge(self, other: "ClassMoments") -> "ClassMoments":

@@ -65,25 +65,25 @@ def _naive(features, labels, num_classes):
 
 
 def test_exchange_equals_recomputing_the_kept_samples(rng):
-    # A FIFO window: classes 0-1 keep samples, class 2 leaves entirely, class 3 is left with one sample, class 4
-    # enters from empty, class 5 is never touched.
+    # A FIFO window: class 0 gains and loses several rows, class 1 loses one row and class 5 gains one (the
+    # one-row path), class 2 leaves entirely, class 3 is left with one sample, class 4 enters from empty.
     old = rng.normal(size=(40, 4)) * 2 + 5
     old_labels = np.r_[np.zeros(10), np.ones(10), np.full(8, 2), np.full(7, 3), np.full(5, 5)].astype(np.int64)
     new = rng.normal(size=(9, 4)) * 2 + 5
-    new_labels = np.array([0, 0, 1, 4, 4, 4, 0, 1, 4])
+    new_labels = np.array([0, 0, 5, 4, 4, 4, 0, 4, 4])
     drop = np.r_[0, 1, 10, 20:28, 28:34]
     moments = ClassMoments.from_data(old, old_labels, 6)
     changed, counts_before, means_before = moments.exchange(new, new_labels, old[drop], old_labels[drop])
     kept = np.setdiff1d(np.arange(40), drop)
     counts, means, scatters = _naive(np.r_[old[kept], new], np.r_[old_labels[kept], new_labels], 6)
-    np.testing.assert_array_equal(changed.classes, [0, 1, 2, 3, 4])
+    np.testing.assert_array_equal(changed.classes, [0, 1, 2, 3, 4, 5])
     np.testing.assert_allclose(moments.counts, counts)
     np.testing.assert_allclose(moments.means, means, atol=1e-12)
     np.testing.assert_allclose(moments.scatters, scatters, atol=1e-10)
     assert moments.scatters[2].sum() == 0 and moments.scatters[3].sum() == 0  # 0 and 1 sample left: exactly zero
-    np.testing.assert_allclose(changed.scatters, scatters[:5], atol=1e-10)
-    np.testing.assert_array_equal(counts_before, [10, 10, 8, 7, 0])
-    np.testing.assert_allclose(means_before[:4], _naive(old, old_labels, 6)[1][:4])
+    np.testing.assert_allclose(changed.scatters, scatters, atol=1e-10)
+    np.testing.assert_array_equal(counts_before, [10, 10, 8, 7, 0, 5])
+    np.testing.assert_allclose(means_before, _naive(old, old_labels, 6)[1], atol=1e-12)
 
 
 def test_exchange_refuses_to_remove_what_is_not_held(rng):
