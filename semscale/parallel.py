@@ -10,6 +10,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 _executor: ThreadPoolExecutor | None = None
+_executor_pid = None  # a forked child (a data loader worker) inherits the executor but not its threads
 _controller = None
 
 
@@ -30,9 +31,9 @@ def map_chunks(function, total: int, chunk: int, min_parallel: int) -> list:
     threads = workers()
     if threads == 1 or total < min_parallel or len(bounds) < 2:
         return [function(start, stop) for start, stop in bounds]
-    global _executor, _controller
-    if _executor is None or _executor._max_workers != threads:
-        _executor = ThreadPoolExecutor(threads, thread_name_prefix="semscale")
+    global _executor, _executor_pid, _controller
+    if _executor is None or _executor._max_workers != threads or _executor_pid != os.getpid():
+        _executor, _executor_pid = ThreadPoolExecutor(threads, thread_name_prefix="semscale"), os.getpid()
     if _controller is None:
         from threadpoolctl import ThreadpoolController
 

@@ -65,3 +65,15 @@ def test_distance_sums_against_a_loop(rng, monkeypatch, rows, threads):
     np.testing.assert_allclose(row_sums, naive.sum(1), rtol=1e-12)
     np.testing.assert_allclose(column_sums, signs @ naive, rtol=1e-9, atol=1e-9)
     assert distance_sums(a, b)[1] is None
+
+
+def test_distance_sums_in_a_forked_child(rng, monkeypatch):
+    # The parent's worker threads do not survive fork; the child must start its own instead of waiting forever.
+    import multiprocessing
+
+    monkeypatch.setenv("SEMSCALE_THREADS", "2")
+    a, b = rng.normal(size=(300, 4)), rng.normal(size=(20, 4))
+    expected = distance_sums(a, b, chunk=64)[0]
+    with multiprocessing.get_context("fork").Pool(1) as workers:
+        result = workers.apply_async(distance_sums, (a, b), {"chunk": 64}).get(timeout=60)
+    np.testing.assert_allclose(result[0], expected, rtol=1e-12)
