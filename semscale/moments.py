@@ -144,18 +144,18 @@ class ClassMoments:
         starts = np.flatnonzero(np.r_[True, ordered_labels[1:] != ordered_labels[:-1]])
         sizes = np.diff(np.r_[starts, len(labels)])
         classes = ordered_labels[starts]
+        ordered_signs = signs[order]
         counts_before, means_before = self.counts[classes], self.means[classes]
-        counts = counts_before + np.add.reduceat(signs[order], starts)
+        counts = counts_before + np.add.reduceat(ordered_signs, starts)
         if np.any(counts < 0):
             bad = int(classes[np.argmax(counts < 0)])
             raise ValueError(f"class {bad}: removing more samples than the moments hold")
         ordered = features[order]
         pivots = np.where((counts_before > 0)[:, None], means_before, ordered[starts])
         ordered -= np.repeat(pivots, sizes, axis=0)
-        signed = ordered * signs[order][:, None]
+        signed = ordered * ordered_signs[:, None]
         first_moments = np.add.reduceat(signed, starts, axis=0)
         safe = np.where(counts > 0, counts, 1.0)
-        ordered_signs = signs[order]
 
         def update_scatters(first: int, stop: int) -> np.ndarray:
             # Classes first..stop-1 (distinct rows of self.scatters, so chunks can run in threads; small chunks stay

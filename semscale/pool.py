@@ -77,9 +77,9 @@ class FeaturePool:
         self.volumes[touched] = volume_from_scatter(scatters, counts, self.scale)
         self.present[touched] = counts > 0
         present = np.flatnonzero(self.present)
-        now_present, was_present = self.present[touched], old_present
-        rows = np.concatenate([self.moments.means[touched[now_present]], old_centres[was_present]])
-        signs = np.r_[np.ones(now_present.sum()), -np.ones(was_present.sum())]
+        now_present = self.present[touched]
+        rows = np.concatenate([self.moments.means[touched[now_present]], old_centres[old_present]])
+        signs = np.r_[np.ones(now_present.sum()), -np.ones(old_present.sum())]
         row_sums, change = distance_sums(rows, self.moments.means[present], signs)
         is_touched = np.zeros(self.num_classes, dtype=bool)
         is_touched[touched] = True
