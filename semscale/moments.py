@@ -25,14 +25,10 @@ class GroupMoments:
     scatters: np.ndarray
 
 
-def group_moments(features, labels, validated: bool = False) -> GroupMoments:
-    """Moments of each class present in one batch, from a single sort; centred before the products.
-
-    validated: the caller has already checked the inputs (float64 2-D features, int64 labels): skip the checks.
-    """
-    if not validated:
-        features = check_features(features).astype(np.float64, copy=False)
-        labels = check_labels(labels, num_samples=len(features))
+def group_moments(features, labels) -> GroupMoments:
+    """Moments of each class present in one batch, from a single sort; centred before the products."""
+    features = check_features(features).astype(np.float64, copy=False)
+    labels = check_labels(labels, num_samples=len(features))
     dim = features.shape[1]
     if len(labels) == 0:
         return GroupMoments(np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros((0, dim)), np.zeros((0, dim, dim)))
