@@ -12,7 +12,7 @@ import numpy as np
 
 from .parallel import map_chunks
 from .validation import check_features, check_labels
-from .volume import volume_from_scatter
+from .volume import resolve_scale, volume_from_scatter
 
 
 @dataclass
@@ -44,6 +44,22 @@ def group_moments(features, labels) -> GroupMoments:
     # classes in a batch.
     scatters = np.stack([ordered[a:b].T @ ordered[a:b] for a, b in zip(bounds[:-1], bounds[1:])])
     return GroupMoments(classes, counts, means, scatters)
+
+
+@dataclass
+class Exchange:
+    """What ClassMoments.exchange changed: `classes` (k,) with their `counts`, `means` and `volumes` after the
+    exchange, and their `counts_before` and `means_before`."""
+
+    classes: np.ndarray
+    counts: np.ndarray
+    means: np.ndarray
+    volumes: np.ndarray
+    counts_before: np.ndarray
+    means_before: np.ndarray
+
+
+EXCHANGE_CHUNK = 32  # classes per chunk: their 64 x 64 float64 scatters (1 MiB) and temporaries stay in L2
 
 
 class ClassMoments:
@@ -116,25 +132,28 @@ class ClassMoments:
         self.counts[c] = n_a
         return c
 
-    def exchange(self, added, added_labels, removed, removed_labels) -> tuple[GroupMoments, np.ndarray, np.ndarray]:
-        """Add some samples and remove others (held before) in one pass. Returns the new moments of the classes that
-        changed, and their counts and means before. Inputs are validated float64 features and int64 labels (a
-        feature pool's batches).
+    def exchange(self, added, added_labels, removed, removed_labels, scale: float | None = None) -> Exchange:
+        """Add some samples and remove others (held before) in one pass; returns the changed classes with their
+        counts, means and volumes (Eq. 3, with `scale` as s) after, and their counts and means before. Inputs are
+        validated float64 features and int64 labels (a feature pool's batches).
 
         Each class's rows are centred on its current mean p (rows that enter an empty class: on their first row), so
         with signs +1 (added) and -1 (removed), u = sum s (z - p), G = sum s (z - p)(z - p)^T and n' = n + sum s:
             mean' = p + u / n',   scatter' = scatter + G - u u^T / n'
         (the old rows contribute no first moment about their own mean). The same algebra as add_group followed by
-        remove_group, with one sort and one product per class instead of two.
+        remove_group, with one sort and one product per class instead of two. Each chunk of classes is updated and
+        its volumes taken while its scatters are still in cache: at a thousand classes a step, passes over the
+        64 x 64 matrices in memory cost more than their arithmetic.
         """
+        scale = resolve_scale(scale, self.dim)
         features = np.concatenate([added, removed])
         labels = np.concatenate([added_labels, removed_labels])
         signs = np.concatenate([np.ones(len(added_labels)), -np.ones(len(removed_labels))])
         if len(labels) and labels.max() >= self.num_classes:
             raise ValueError(f"labels: label {int(labels.max())} is out of range for num_classes={self.num_classes}")
         if len(labels) == 0:
-            empty = GroupMoments(labels, np.zeros(0), np.zeros((0, self.dim)), np.zeros((0, self.dim, self.dim)))
-            return empty, empty.counts, empty.means
+            nothing = np.zeros(0)
+            return Exchange(labels, nothing, np.zeros((0, self.dim)), nothing, nothing, np.zeros((0, self.dim)))
         order = np.argsort(labels, kind="stable")
         ordered_labels = labels[order]
         starts = np.flatnonzero(np.r_[True, ordered_labels[1:] != ordered_labels[:-1]])
@@ -153,32 +172,39 @@ class ClassMoments:
         first_moments = np.add.reduceat(signed, starts, axis=0)
         safe = np.where(counts > 0, counts, 1.0)
 
-        def update_scatters(first: int, stop: int) -> np.ndarray:
-            # Classes first..stop-1 (distinct rows of self.scatters, so chunks can run in threads; small chunks stay
-            # in cache, where whole-batch temporaries of thousands of 64 x 64 matrices do not).
-            block = self.scatters[classes[first:stop]]
-            local_sizes, local_starts = sizes[first:stop], starts[first:stop]
-            # One row this step (most classes at thousands of classes): G - u u^T / n' = (s - 1/n') z z^T.
-            single = np.flatnonzero(local_sizes == 1)
-            rows = ordered[local_starts[single]]
-            coefficient = ordered_signs[local_starts[single]] - 1.0 / safe[first:stop][single]
-            block[single] += (rows * coefficient[:, None])[:, :, None] * rows[:, None, :]
-            several = np.flatnonzero(local_sizes > 1)
-            for index in several:
+        # Classes with one row this step come first (most classes at thousands of classes), so every chunk holds
+        # one run of them and one run of the rest, updated as contiguous slices rather than through index lists.
+        process = np.argsort(sizes > 1, kind="stable")
+        num_single = int(np.sum(sizes == 1))
+
+        def update_chunk(first: int, stop: int) -> np.ndarray:
+            # Distinct rows of self.scatters, so chunks can run in threads.
+            chunk = process[first:stop]
+            block = self.scatters[classes[chunk]]
+            local_starts, local_sizes, local_safe = starts[chunk], sizes[chunk], safe[chunk]
+            singles = slice(0, max(0, min(num_single, stop) - first))
+            several = slice(singles.stop, len(chunk))
+            # One row: G - u u^T / n' = (s - 1/n') z z^T.
+            rows = ordered[local_starts[singles]]
+            coefficient = ordered_signs[local_starts[singles]] - 1.0 / local_safe[singles]
+            block[singles] += (rows * coefficient[:, None])[:, :, None] * rows[:, None, :]
+            for index in range(several.start, several.stop):
                 group = slice(local_starts[index], local_starts[index] + local_sizes[index])
                 block[index] += signed[group].T @ ordered[group]
-            u = first_moments[first:stop][several]
-            block[several] -= (u / safe[first:stop][several, None])[:, :, None] * u[:, None, :]
+            u = first_moments[chunk[several]]
+            block[several] -= (u / local_safe[several, None])[:, :, None] * u[:, None, :]
             # Zero or one sample left has zero scatter exactly; do not leave rounding residue there.
-            block[counts[first:stop] <= 1] = 0.0
-            self.scatters[classes[first:stop]] = block
-            return block
+            block[counts[chunk] <= 1] = 0.0
+            self.scatters[classes[chunk]] = block
+            return volume_from_scatter(block, counts[chunk], scale)
 
-        scatters = np.concatenate(map_chunks(update_scatters, len(classes), chunk=64, min_parallel=256))
+        volumes = np.empty(len(classes))
+        volumes[process] = np.concatenate(map_chunks(update_chunk, len(classes), chunk=EXCHANGE_CHUNK,
+                                                     min_parallel=128))
         means = pivots + first_moments / safe[:, None]
         means[counts == 0] = 0.0
         self.counts[classes], self.means[classes] = counts, means
-        return GroupMoments(classes, counts, means, scatters), counts_before, means_before
+        return Exchange(classes, counts, means, volumes, counts_before, means_before)
 
     def merge(self, other: "ClassMoments") -> "ClassMoments":
         """Moments of the union of two disjoint sample sets (shards, ranks, chunks)."""

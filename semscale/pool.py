@@ -20,7 +20,6 @@ import numpy as np
 
 from .moments import ClassMoments
 from .scales import distance_sums, semantic_scales_from_sums
-from .volume import volume_from_scatter
 from .validation import check_features, check_labels
 
 
@@ -64,17 +63,17 @@ class FeaturePool:
         dequeue = self.stage(epoch) >= 2 and len(self.batches) > 0
         removed, removed_labels = self.batches.popleft() if dequeue else (stored[:0], labels[:0])
         self.batches.append((stored, labels))
-        changed, counts_before, old_centres = self.moments.exchange(stored.astype(np.float64), labels,
-                                                                    removed.astype(np.float64), removed_labels)
-        self._refresh(changed.classes, changed.counts, changed.scatters, old_centres, counts_before > 0)
+        changed = self.moments.exchange(stored.astype(np.float64), labels, removed.astype(np.float64),
+                                        removed_labels, self.scale)
+        self.volumes[changed.classes] = changed.volumes
+        self._refresh(changed.classes, changed.counts, changed.means_before, changed.counts_before > 0)
         return changed.classes
 
-    def _refresh(self, touched: np.ndarray, counts: np.ndarray, scatters: np.ndarray, old_centres: np.ndarray,
+    def _refresh(self, touched: np.ndarray, counts: np.ndarray, old_centres: np.ndarray,
                  old_present: np.ndarray) -> None:
-        """Volumes of the touched classes from their new moments; distance sums: full rows for the touched classes,
-        and for every other present class i, sum_k in touched (||o_i - new o_k|| - ||o_i - old o_k||), both from
-        one pass over the touched classes' new and old centres."""
-        self.volumes[touched] = volume_from_scatter(scatters, counts, self.scale)
+        """Distance sums after the touched classes moved: full rows for them, and for every other present class i,
+        sum_k in touched (||o_i - new o_k|| - ||o_i - old o_k||), both from one pass over their new and old
+        centres."""
         self.present[touched] = counts > 0
         present = np.flatnonzero(self.present)
         now_present = self.present[touched]

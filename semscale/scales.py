@@ -22,27 +22,41 @@ def max_normalise(values: np.ndarray) -> np.ndarray:
     return values / top if top > 0 else np.zeros_like(values)
 
 
-def pairwise_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Euclidean distances between rows of a and b in float64 (|a|^2 + |b|^2 - 2ab, clipped at 0), in place."""
-    out = a @ b.T
-    out *= -2.0
-    out += (a * a).sum(1)[:, None]
-    out += (b * b).sum(1)[None, :]
+def _augmented_rows(points: np.ndarray) -> np.ndarray:
+    return np.hstack([points, (points * points).sum(1)[:, None], np.ones((len(points), 1))])
+
+
+def _augmented_columns(points: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.hstack([-2.0 * points, np.ones((len(points), 1)),
+                                           (points * points).sum(1)[:, None]]).T)
+
+
+def _distances(augmented_rows: np.ndarray, augmented_columns: np.ndarray) -> np.ndarray:
+    """|a|^2 + |b|^2 - 2ab, clipped at 0, square-rooted: one matrix product of [a, |a|^2, 1] and [-2b, 1, |b|^2]
+    does every term, so the only passes over the result are the clip and the root."""
+    out = augmented_rows @ augmented_columns
     np.maximum(out, 0.0, out=out)
     return np.sqrt(out, out=out)
+
+
+def pairwise_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Euclidean distances between rows of a and b in float64."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return _distances(_augmented_rows(a), _augmented_columns(b))
 
 
 def distance_sums(rows: np.ndarray, columns: np.ndarray, row_signs=None, chunk: int = 128):
     """Sums of the Euclidean distances D = pairwise_distances(rows, columns) without holding D: returns D.sum(1)
     and row_signs @ D (None without row_signs).
 
-    D is built a chunk of rows at a time, small enough to stay in cache, chunks in parallel threads: at thousands of
-    classes the square roots and passes over D cost more than the matrix product.
+    D is built a chunk of rows at a time, chunks in parallel threads: at thousands of classes the square roots and
+    passes over D cost as much as the matrix product.
     """
     rows, columns = np.asarray(rows, dtype=np.float64), np.asarray(columns, dtype=np.float64)
+    augmented_rows, augmented_columns = _augmented_rows(rows), _augmented_columns(columns)
 
     def chunk_sums(start, stop):
-        block = pairwise_distances(rows[start:stop], columns)
+        block = _distances(augmented_rows[start:stop], augmented_columns)
         return block.sum(1), None if row_signs is None else row_signs[start:stop] @ block
 
     parts = map_chunks(chunk_sums, len(rows), chunk, min_parallel=2 * chunk)

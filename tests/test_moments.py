@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from semscale.moments import ClassMoments, group_moments
-from semscale.volume import volume
+from semscale.volume import volume, volume_from_scatter
 
 
 def test_add_then_remove_returns_to_the_rest(rng):
@@ -73,7 +73,7 @@ def test_exchange_equals_recomputing_the_kept_samples(rng):
     new_labels = np.array([0, 0, 5, 4, 4, 4, 0, 4, 4])
     drop = np.r_[0, 1, 10, 20:28, 28:34]
     moments = ClassMoments.from_data(old, old_labels, 6)
-    changed, counts_before, means_before = moments.exchange(new, new_labels, old[drop], old_labels[drop])
+    changed = moments.exchange(new, new_labels, old[drop], old_labels[drop], scale=3.0)
     kept = np.setdiff1d(np.arange(40), drop)
     counts, means, scatters = _naive(np.r_[old[kept], new], np.r_[old_labels[kept], new_labels], 6)
     np.testing.assert_array_equal(changed.classes, [0, 1, 2, 3, 4, 5])
@@ -81,12 +81,34 @@ def test_exchange_equals_recomputing_the_kept_samples(rng):
     np.testing.assert_allclose(moments.means, means, atol=1e-12)
     np.testing.assert_allclose(moments.scatters, scatters, atol=1e-10)
     assert moments.scatters[2].sum() == 0 and moments.scatters[3].sum() == 0  # 0 and 1 sample left: exactly zero
-    np.testing.assert_allclose(changed.scatters, scatters, atol=1e-10)
-    np.testing.assert_array_equal(counts_before, [10, 10, 8, 7, 0, 5])
-    np.testing.assert_allclose(means_before, _naive(old, old_labels, 6)[1], atol=1e-12)
+    np.testing.assert_allclose(changed.counts, counts)
+    np.testing.assert_allclose(changed.means, means, atol=1e-12)
+    np.testing.assert_allclose(changed.volumes, volume_from_scatter(scatters, counts, scale=3.0), rtol=1e-12)
+    np.testing.assert_array_equal(changed.counts_before, [10, 10, 8, 7, 0, 5])
+    np.testing.assert_allclose(changed.means_before, _naive(old, old_labels, 6)[1], atol=1e-12)
 
 
 def test_exchange_refuses_to_remove_what_is_not_held(rng):
     moments = ClassMoments.from_data(rng.normal(size=(2, 3)), [1, 1], 2)
     with pytest.raises(ValueError, match="class 0: removing more samples"):
         moments.exchange(np.zeros((0, 3)), np.zeros(0, dtype=np.int64), rng.normal(size=(1, 3)), np.array([0]))
+
+
+def test_exchange_over_many_chunks_in_threads_equals_naive(rng, monkeypatch):
+    # Hundreds of touched classes: several chunks, each mixing one-row classes (ordered first) and the rest,
+    # updated in two threads.
+    monkeypatch.setenv("SEMSCALE_THREADS", "2")
+    num_classes = 300
+    old_labels = rng.integers(0, num_classes, size=1500)
+    old = rng.normal(size=(1500, 3)) + old_labels[:, None] * 0.01
+    new_labels = np.r_[rng.integers(0, num_classes, size=200), np.zeros(20, dtype=np.int64)]
+    new = rng.normal(size=(220, 3))
+    drop = rng.choice(1500, size=250, replace=False)
+    moments = ClassMoments.from_data(old, old_labels, num_classes)
+    changed = moments.exchange(new, new_labels, old[drop], old_labels[drop])
+    assert len(changed.classes) > 128 and np.sum(np.bincount(np.r_[new_labels, old_labels[drop]]) == 1) > 32
+    kept = np.setdiff1d(np.arange(1500), drop)
+    counts, means, scatters = _naive(np.r_[old[kept], new], np.r_[old_labels[kept], new_labels], num_classes)
+    np.testing.assert_allclose(moments.scatters, scatters, atol=1e-10)
+    np.testing.assert_allclose(moments.means, means, atol=1e-12)
+    np.testing.assert_allclose(changed.volumes, volume_from_scatter(scatters, counts)[changed.classes], rtol=1e-12)

@@ -86,3 +86,10 @@ def test_many_matrices_in_threads_match_slogdet(rng, monkeypatch):
     coefficient = rng.uniform(0.1, 2.0, size=300)
     expected = [np.linalg.slogdet(np.eye(6) + c * m)[1] / (2 * np.log(2)) for c, m in zip(coefficient, psd)]
     np.testing.assert_allclose(half_log2det_identity_plus(psd, coefficient), expected, rtol=1e-12)
+
+
+def test_cholesky_failure_falls_back_to_slogdet_or_names_the_problem():
+    # I + A = diag(-2, -2): no Cholesky, but the determinant (4) is positive, as slogdet reports it.
+    assert half_log2det_identity_plus(np.diag([-3.0, -3.0]), 1.0) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="not positive definite"):
+        half_log2det_identity_plus(np.diag([-3.0, 1.0]), 1.0)
