@@ -141,6 +141,7 @@ class Trainer:
                                          **config.weighting_options)
         self.history: list[dict] = []
         self.epoch = 0
+        self.weighting_seconds = 0.0  # pool updates and class weights: the cost of the re-weighting itself
         self.checkpoint = Path(checkpoint) if checkpoint else None
         if self.checkpoint and self.checkpoint.exists():
             self._load()
@@ -183,11 +184,14 @@ class Trainer:
         idx = rank_chunk(global_batch)
         x, y = self.images[idx], self.labels[idx]
         outputs, pooled = self.model(x)
+        started = time.perf_counter()
         if self.pool is not None:
             all_features, all_labels = gather_batch(pooled, y)
             self.pool.update(all_features.numpy(), all_labels.numpy(), epoch)
+        class_weights = self.weighting.class_weights(epoch)
+        self.weighting_seconds += time.perf_counter() - started
         per_sample = self.criterion(outputs, y)
-        loss = weighted_mean(per_sample, y, self.weighting.class_weights(epoch))
+        loss = weighted_mean(per_sample, y, class_weights)
         if hasattr(self.criterion, "regularizer"):
             loss = loss + self.criterion.regularizer()
         self.optimizer.zero_grad(set_to_none=True)
@@ -206,7 +210,7 @@ class Trainer:
             batches = list(torch.split(order, config.batch_size))
             correct = np.zeros(self.num_classes)
             seen = np.zeros(self.num_classes)
-            total_loss, started = 0.0, time.perf_counter()
+            total_loss, started, self.weighting_seconds = 0.0, time.perf_counter(), 0.0
             self.model.train()
             bar = tqdm(batches, desc=f"epoch {epoch}/{config.epochs} {config.loss}+{config.weighting}",
                        disable=not self.progress or rank != 0, leave=False, unit="it")
@@ -222,6 +226,7 @@ class Trainer:
             seconds = time.perf_counter() - started
             record = {"epoch": epoch, "loss": total_loss / len(batches), "seconds": seconds,
                       "iterations_per_second": len(batches) / seconds,
+                      "weighting_share": self.weighting_seconds / seconds,
                       "stage": self.pool.stage(epoch) if self.pool else None}
             if config.task == "classification":
                 self.weighting.observe_accuracy(np.divide(correct, seen, out=np.zeros_like(correct),

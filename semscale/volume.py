@@ -14,7 +14,7 @@ import numpy as np
 from scipy.linalg.lapack import dpotrf as potrf
 
 from .parallel import map_chunks
-from .validation import check_labelled, check_features
+from .validation import check_features, check_labelled
 
 LOG2 = np.log(2.0)
 
