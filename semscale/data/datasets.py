@@ -13,7 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .base import DatasetNotFound, LabelledDataset
 from .paths import data_roots, download_root
+from .registry import register
 
 FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
                          "Bag", "Ankle boot"]
@@ -21,13 +23,13 @@ CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 
-class DatasetNotFound(FileNotFoundError):
-    """No local copy of a dataset and no way to download it."""
-
-
 @dataclass
-class ImageDataset:
-    """Images (N, H, W, C) as uint8 or float in [0, 1], integer labels, class names, and where they came from."""
+class ImageDataset(LabelledDataset):
+    """In memory: images (N, H, W, C) as uint8 or float in [0, 1], integer labels, class names, their source.
+
+    The fast path for the small embedded sets; `load(i)` is the (H, W, C) array, the default transform makes it a
+    float tensor in [0, 1] like any other LabelledDataset.
+    """
 
     name: str
     images: np.ndarray
@@ -36,24 +38,25 @@ class ImageDataset:
     source: str
     extras: dict = field(default_factory=dict)
 
+    transform: object = None
+
     def __post_init__(self):
         if self.images.ndim == 3:
             self.images = self.images[..., None]
         self.labels = np.asarray(self.labels, dtype=np.int64)
 
     @property
-    def num_classes(self) -> int:
-        return len(self.classes)
+    def mode(self) -> str:
+        return "L" if self.images.shape[-1] == 1 else "RGB"
 
-    def counts(self) -> np.ndarray:
-        return np.bincount(self.labels, minlength=self.num_classes)
+    def load(self, index: int) -> np.ndarray:
+        return self.images[index]
 
-    def subset(self, indices, name: str | None = None) -> "ImageDataset":
-        indices = np.asarray(indices)
+    def _take(self, indices) -> "ImageDataset":
         extras = {k: v[indices] if isinstance(v, np.ndarray) and len(v) == len(self.labels) else v
                   for k, v in self.extras.items()}
-        return ImageDataset(name or self.name, self.images[indices], self.labels[indices], list(self.classes),
-                            self.source, extras)
+        return ImageDataset(self.name, self.images[indices], self.labels[indices], list(self.classes),
+                            self.source, extras, self.transform)
 
 
 # ---------------------------------------------------------------- IDX (MNIST, Fashion-MNIST)
@@ -167,23 +170,40 @@ def _not_found(name, folders, download) -> DatasetNotFound:
 
 # ---------------------------------------------------------------- public loaders
 
+@register("fashion-mnist", splits=("train", "test"), aliases=("fashionmnist",),
+          looks_for=("fashion-mnist/train-images-idx3-ubyte.gz", "fashion-mnist/train-images-idx3-ubyte",
+                     "FashionMNIST/raw/train-images-idx3-ubyte", "FashionMNIST/raw/train-images-idx3-ubyte.gz"),
+          extra_places=(DEBIAN_FASHION_MNIST.parent,), published="Debian dataset-fashion-mnist; "
+          "github.com/zalandoresearch/fashion-mnist", description="Fashion-MNIST, 10 classes, 60k/10k, in memory")
 def load_fashion_mnist(split="train", root=None, download=True) -> ImageDataset:
     return _idx_dataset("fashion-mnist", "FashionMNIST", FASHION_MNIST_CLASSES, split, root, download,
                         extra_folders=[DEBIAN_FASHION_MNIST])
 
 
+@register("mnist", splits=("train", "test"), looks_for=("MNIST/raw/train-images-idx3-ubyte",
+          "MNIST/raw/train-images-idx3-ubyte.gz", "mnist/train-images-idx3-ubyte.gz"),
+          published="yann.lecun.com/exdb/mnist (torchvision.datasets.MNIST downloads it)",
+          description="MNIST, 10 classes, 60k/10k, in memory")
 def load_mnist(split="train", root=None, download=True) -> ImageDataset:
     return _idx_dataset("mnist", "MNIST", [str(i) for i in range(10)], split, root, download)
 
 
+@register("cifar10", splits=("train", "test"), aliases=("cifar-10",), looks_for=("cifar-10-batches-py",),
+          published="www.cs.toronto.edu/~kriz/cifar.html (torchvision.datasets.CIFAR10 downloads it)",
+          description="CIFAR-10 python pickles, 10 classes, 50k/10k, in memory")
 def load_cifar10(split="train", root=None, download=True) -> ImageDataset:
     return _cifar("cifar10", split, root, download)
 
 
+@register("cifar100", splits=("train", "test"), aliases=("cifar-100",), looks_for=("cifar-100-python",),
+          published="www.cs.toronto.edu/~kriz/cifar.html (torchvision.datasets.CIFAR100 downloads it)",
+          description="CIFAR-100 python pickles, 100 classes (20 superclasses), 50k/10k, in memory")
 def load_cifar100(split="train", root=None, download=True) -> ImageDataset:
     return _cifar("cifar100", split, root, download)
 
 
+@register("digits", splits=("train", "test"), looks_for=(), published="scikit-learn (sklearn.datasets.load_digits)",
+          description="scikit-learn's 8x8 digits, 10 classes, 1,797 images, fixed 75/25 split, in memory")
 def load_digits(split="train", root=None, download=True, test_fraction: float = 0.25, seed: int = 0) -> ImageDataset:
     """scikit-learn's 8 x 8 digits (1,797 images, pixels 0..16 scaled to [0, 1]); a fixed stratified split."""
     from sklearn.datasets import load_digits as sk_digits
@@ -205,19 +225,6 @@ DATASETS = {
     "digits": load_digits,
 }
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
-
-
-def load_dataset(name: str, split: str = "train", root=None, download: bool = True) -> ImageDataset:
-    """A dataset by name (see DATASETS) or a folder of images in ImageFolder layout."""
-    if split not in ("train", "test"):
-        raise ValueError(f"split: expected 'train' or 'test', got {split!r}")
-    key = name.lower().replace("_", "-")
-    key = {"fashionmnist": "fashion-mnist", "cifar-10": "cifar10", "cifar-100": "cifar100"}.get(key, key)
-    if key in DATASETS:
-        return DATASETS[key](split=split, root=root, download=download)
-    if Path(name).is_dir():
-        return load_image_folder(name)
-    raise ValueError(f"dataset {name!r}: not one of {sorted(DATASETS)} and not a folder of images")
 
 
 def load_image_folder(path, image_size: int = 32) -> ImageDataset:
