@@ -39,7 +39,9 @@ def test_text_layout_reads_moved_images_and_has_no_classification_split(tmp_path
     test = load_dataset("cars196-metric", "test", root=tmp_path)
     assert len(train) == sum(cars_counts()[:98]) and len(test) == sum(cars_counts()[98:])
     assert test.labels.tolist() == [c - 99 for _, c, _ in rows if c >= 99] and test.classes[0] == "99"
-    assert "/test/99/" in test.paths[0]
+    assert "/test/99/" in test.paths[0] and "/train/98/" in train.paths[-1]
+    image, label = train[len(train) - 1]
+    assert label == 97 and abs(float(image.mean()) * 255 - grey_of(97)) <= 2
     image, label = test[len(test) - 1]
     assert label == 97 and abs(float(image.mean()) * 255 - grey_of(195)) <= 2
     with pytest.raises(DatasetLayoutError, match="no test column"):
