@@ -146,3 +146,42 @@ def make_cifar100_balanced(root: Path, train_per_class: int = 5, test_per_class:
     pickle.dump({"fine_label_names": [f"f{i}" for i in range(100)],
                  "coarse_label_names": [f"s{i}" for i in range(20)]}, open(folder / "meta", "wb"))
     return root
+
+
+# ---------------------------------------------------------------- GLT benchmark (MSCOCO-GLT)
+
+GLT_CLASSES = ["person", "car", "dog"]
+
+
+def make_mscoco_glt(root: Path, old_prefix: str = "/data4/coco_glt/images/"):
+    """MSCOCO-GLT/ with both annotation files in the benchmark's JSON form. Train-GLT is long-tailed (4, 2, 1
+    images), every other split 2 a class. The inter_lt file lists relative paths and integer attributes; the
+    inter_bl file absolute paths under `old_prefix` (as the generation script writes them on its author's disk)
+    and multi-hot attribute vectors. Returns {file: {split: [(key, label, frequency, attribute, image path)]}}."""
+    folder = root / "MSCOCO-GLT"
+    images = folder / "images"
+    plan = {"coco_intra_lt_inter_lt.json": {"train": (4, 2, 1), "val": (1, 1, 1), "test_lt": (2, 1, 1),
+                                            "test_bl": (2, 2, 2), "test_bbl": (2, 2, 2)},
+            "coco_intra_lt_inter_bl.json": {"train": (2, 2, 2), "val": (1, 1, 1), "test_lt": (0, 0, 0),
+                                            "test_bl": (2, 2, 2), "test_bbl": (2, 2, 2)}}
+    expected, serial = {}, 0
+    for file, splits in plan.items():
+        content, expected[file] = {"cat2id": {n: i for i, n in enumerate(GLT_CLASSES)},
+                                   "id2cat": {str(i): n for i, n in enumerate(GLT_CLASSES)}}, {}
+        for split, counts in splits.items():
+            part, rows = {"label": {}, "frequency": {}, "attribute": {}, "path": {}}, []
+            for label, count in enumerate(counts):
+                for _ in range(count):
+                    serial += 1
+                    key = str(900000 + serial)
+                    write_image(images / f"{key}.jpg", grey_of(label))
+                    vector = file.endswith("bl.json")
+                    attribute = [float((serial >> b) & 1) for b in range(4)] if vector else serial % 6
+                    path = old_prefix + f"{key}.jpg" if vector else f"images/{key}.jpg"
+                    for field, value in (("label", label), ("frequency", label), ("attribute", attribute),
+                                         ("path", path)):
+                        part[field][key] = value
+                    rows.append((key, label, label, attribute, images / f"{key}.jpg"))
+            content[split], expected[file][split] = part, rows
+        (folder / file).write_text(json.dumps(content))
+    return folder, expected
