@@ -185,3 +185,46 @@ def make_mscoco_glt(root: Path, old_prefix: str = "/data4/coco_glt/images/"):
             content[split], expected[file][split] = part, rows
         (folder / file).write_text(json.dumps(content))
     return folder, expected
+
+
+# ---------------------------------------------------------------- OIA-ODIR
+
+ODIR_HEADER = ["ID", "Patient Age", "Patient Sex", "Left-Fundus", "Right-Fundus", "Left-Diagnostic Keywords",
+               "Right-Diagnostic Keywords", "N", "D", "G", "C", "A", "H", "M", "O"]
+ODIR_PARTS = {  # part: (annotation file, single-label patients a class N..M)
+    "Training Set": ("training annotation (English).xlsx", (5, 4, 3, 3, 3, 2, 4)),
+    "Off-site Test Set": ("off-site test annotation (English).xlsx", (2, 2, 1, 2, 2, 2, 2)),
+    "On-site Test Set": ("on-site test annotation (English).csv", (1, 1, 1, 1, 1, 1, 1)),
+}
+
+
+def make_oia_odir(root: Path):
+    """OIA-ODIR/<part>/{Annotation/<sheet>, Images/} with real .xlsx sheets (openpyxl) for the training and
+    off-site sets and a .csv export for the on-site set. Each part also holds one D+O patient and one D+H
+    patient after its single-label ones. Returns {part: [(sheet row, ID, flags N..O)]}."""
+    from openpyxl import Workbook
+
+    expected, next_id = {}, 0
+    for part, (sheet_name, counts) in ODIR_PARTS.items():
+        flags_list = [[int(i == c) for i in range(7)] + [0] for c, n in enumerate(counts) for _ in range(n)]
+        flags_list += [[0, 1, 0, 0, 0, 0, 0, 1], [0, 1, 0, 0, 0, 1, 0, 0]]
+        rows, expected[part] = [ODIR_HEADER], []
+        for number, flags in enumerate(flags_list, start=2):
+            pid = next_id
+            next_id += 1
+            for side in ("left", "right"):
+                first = flags.index(1)
+                write_image(root / "OIA-ODIR" / part / "Images" / f"{pid}_{side}.jpg", grey_of(first))
+            rows.append([pid, 50, "Female", f"{pid}_left.jpg", f"{pid}_right.jpg", "kw", "kw", *flags])
+            expected[part].append((number, pid, flags))
+        path = root / "OIA-ODIR" / part / "Annotation" / sheet_name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".xlsx":
+            book = Workbook()
+            for row in rows:
+                book.active.append(row)
+            book.save(path)
+        else:
+            with open(path, "w", newline="") as handle:
+                csv.writer(handle).writerows(rows)
+    return root / "OIA-ODIR", expected
