@@ -228,3 +228,24 @@ def make_oia_odir(root: Path):
             with open(path, "w", newline="") as handle:
                 csv.writer(handle).writerows(rows)
     return root / "OIA-ODIR", expected
+
+
+# ---------------------------------------------------------------- remote sensing scene folders
+
+NWPU_FIRST = ["airplane", "airport", "baseball_diamond", "basketball_court", "beach"]
+
+
+def make_scene_folders(root: Path, dataset: str, sizes):
+    """RSSCN7/<aGrass ...>/a001.jpg or NWPU-RESISC45/<class>/<class>_001.jpg, sizes[c] images in class c."""
+    if dataset == "rsscn7":
+        folder, names = root / "RSSCN7", ["aGrass", "bField", "cIndustry", "dRiverLake", "eForest", "fResident",
+                                          "gParking"]
+        file = lambda name, k: f"{name[0]}{k:03d}.jpg"  # noqa: E731
+    else:
+        folder = root / "NWPU-RESISC45"
+        names = NWPU_FIRST + [f"zclass_{c:02d}" for c in range(len(NWPU_FIRST), 45)]
+        file = lambda name, k: f"{name}_{k:03d}.jpg"  # noqa: E731
+    for c, (name, size) in enumerate(zip(names, sizes)):
+        for k in range(1, size + 1):
+            write_image(folder / name / file(name, k), grey_of(c))
+    return folder, names
