@@ -1,5 +1,4 @@
 """CUB-200-2011 from a miniature of its archive: the classification split and the metric split, never mixed."""
-import numpy as np
 import pytest
 
 from miniature_metric import grey_of, make_cub

@@ -1,5 +1,4 @@
 """OIA-ODIR (7 single-label classes, App. D.6.1) and OIA-ODIR-B (balanced, seeded) from the release's sheets."""
-import numpy as np
 import pytest
 
 from miniature_metric import ODIR_PARTS, grey_of, make_oia_odir

@@ -1,7 +1,6 @@
 """RSSCN7 (50% train) and NWPU-RESISC45 (20% train) from class folders: seeded splits at the official ratios."""
 import math
 
-import numpy as np
 import pytest
 
 from miniature_metric import grey_of, make_scene_folders
