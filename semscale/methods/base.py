@@ -1,0 +1,84 @@
+"""The interface every long-tailed method speaks, so that one engine trains all of them with or without DSB.
+
+A method owns what sits on top of the backbone's feature vector (its head or heads, experts, centres, memory) and
+says how a batch becomes a loss. The engine's step is, for every method:
+
+    features = backbone(images)                       # (B, D); pool features are made from these as usual
+    output   = method(features, labels)               # MethodOutput: logits and whatever the loss needs
+    loss     = weighted_mean(method.per_sample_loss(output, labels), labels, class_weights)
+               + method.extra_loss(output, labels)    # batch-level terms, never re-weighted
+    ...
+    logits at test time = method.predict(method(features))
+
+DSB (paper Sec. 4, Eq. 4) multiplies the per-sample terms by the weight of each sample's class: a method puts in
+`per_sample_loss` every term that belongs to one sample (its cross-entropy, its share of a distillation or a
+diversity term) and in `extra_loss` what belongs to no sample (a regulariser on parameters). Where a method's loss
+is not a sum of per-sample terms, its module docstring says where the weights go and why.
+
+Hooks with defaults (plain classification with a linear head):
+  on_epoch_start(epoch, epochs)    schedules (BBN's cumulative alpha, deferred re-weighting, stage switches)
+  sampling_weights(epoch)          per-class sampling probabilities for this epoch (class-balanced, reversed), or
+                                   None for the instance-balanced order
+  second_sampling_weights(epoch)   BBN's reversed branch: a second batch from another sampler, or None
+  trains_backbone(epoch)           False in a decoupled second stage (cRT, LWS): the backbone is frozen
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass
+class MethodOutput:
+    """What `Method.forward` returns: logits for prediction, and anything the loss needs (per method)."""
+
+    logits: torch.Tensor
+    extras: dict = field(default_factory=dict)
+
+
+class Method(nn.Module):
+    """Plain cross-entropy with a linear head: the default every method overrides where it differs."""
+
+    name = "ce"
+
+    def __init__(self, feature_dim: int, num_classes: int, class_counts=None):
+        super().__init__()
+        self.feature_dim, self.num_classes = feature_dim, num_classes
+        counts = torch.ones(num_classes) if class_counts is None else torch.as_tensor(class_counts, dtype=torch.float64)
+        if counts.shape != (num_classes,):
+            raise ValueError(f"class_counts: expected {num_classes} counts, got shape {tuple(counts.shape)}")
+        self.register_buffer("class_counts", counts.float())
+        self.head = nn.Linear(feature_dim, num_classes)
+
+    def forward(self, features: torch.Tensor, labels: torch.Tensor | None = None) -> MethodOutput:
+        return MethodOutput(self.head(features))
+
+    def per_sample_loss(self, output: MethodOutput, labels: torch.Tensor) -> torch.Tensor:
+        """(B,) loss terms, one per sample: what a class weighting (CB, DSB) multiplies."""
+        return F.cross_entropy(output.logits, labels, reduction="none")
+
+    def extra_loss(self, output: MethodOutput, labels: torch.Tensor) -> torch.Tensor:
+        """A scalar added after the weighted mean (regularisers on parameters); zero by default."""
+        return output.logits.new_zeros(())
+
+    def predict(self, output: MethodOutput) -> torch.Tensor:
+        """Logits used for evaluation (a method may adjust them at inference, e.g. TDE, PC softmax)."""
+        return output.logits
+
+    # ---- schedule hooks
+    def on_epoch_start(self, epoch: int, epochs: int) -> None:
+        """Called before each epoch (1-based)."""
+
+    def sampling_weights(self, epoch: int):
+        """Per-class sampling probabilities for this epoch's batches, or None for the plain shuffled order."""
+        return None
+
+    def second_sampling_weights(self, epoch: int):
+        """Per-class probabilities of a second batch drawn alongside the first (BBN's reversed sampler), or None."""
+        return None
+
+    def trains_backbone(self, epoch: int) -> bool:
+        return True
