@@ -113,6 +113,12 @@ def test_ilsvrc2012(tmp_path, val):
     by_name = {p.rsplit("/", 1)[1]: int(y) for p, y in zip(test.paths, test.labels)}
     assert by_name == {f"ILSVRC2012_val_{i:08d}.JPEG": y for i, y in enumerate(val_labels, 1)}
     assert tuple(test[0][0].shape) == (3, 8, 8)
+    if val == "folders":   # a val folder set without the first class keeps the train class indices
+        import shutil
+        shutil.rmtree(tmp_path / "imagenet" / "val" / WNIDS[0])
+        test = load_dataset("imagenet", "val", root=tmp_path)
+        assert test.counts().tolist() == [0, 2, 2] and all(f"/{WNIDS[y]}/" in p for p, y in zip(test.paths,
+                                                                                                test.labels))
 
 
 def test_ilsvrc2012_bad_layouts(tmp_path):
