@@ -89,7 +89,25 @@ def make_ilsvrc_layout(root: Path, val="folders", per_class=(3, 2, 4), val_per_c
         (base / "LOC_val_solution.csv").write_text(text)
     elif val == "caffe":
         (base / "val.txt").write_text("".join(f"{n} {y}\n" for n, y in rows))
+    elif val == "devkit":
+        write_devkit(base / "ILSVRC2012_devkit_t12" / "data", [y for _, y in rows])
     return val_labels
+
+
+DEVKIT_IDS = {"n01484850": 1, "n01440764": 2, "n01443537": 3}    # ILSVRC2012_IDs: not the sorted-wnid order
+
+
+def write_devkit(folder: Path, labels):
+    """The official devkit's meta.mat (synsets: ILSVRC2012_ID, WNID, words, num_children; a non-leaf synset too)
+    and ILSVRC2012_validation_ground_truth.txt (one ILSVRC2012_ID a line, val image i on line i)."""
+    from scipy.io import savemat
+
+    folder.mkdir(parents=True)
+    dtype = [("ILSVRC2012_ID", "O"), ("WNID", "O"), ("words", "O"), ("num_children", "O")]
+    synsets = [(i, w, f"words {w}", 0) for w, i in DEVKIT_IDS.items()] + [(1001, "n00001740", "entity", 3)]
+    savemat(folder / "meta.mat", {"synsets": np.array(synsets, dtype=dtype).reshape(-1, 1)})
+    (folder / "ILSVRC2012_validation_ground_truth.txt").write_text("".join(f"{DEVKIT_IDS[WNIDS[y]]}\n"
+                                                                           for y in labels))
 
 
 INAT_CATEGORIES = [  # ids deliberately not in file order

@@ -102,7 +102,7 @@ def test_imagenet_lt_bad_layouts(tmp_path):
         load_dataset("imagenet-lt", "val", root=tmp_path)
 
 
-@pytest.mark.parametrize("val", ["folders", "kaggle", "caffe"])
+@pytest.mark.parametrize("val", ["folders", "kaggle", "caffe", "devkit"])
 def test_ilsvrc2012(tmp_path, val):
     val_labels = make_ilsvrc_layout(tmp_path, val=val)
     train = load_dataset("imagenet", "train", root=tmp_path)

@@ -74,27 +74,59 @@ def load_places_lt(split="train", root=None, download=True, image_root=None, pre
 
 # ---------------------------------------------------------------- ILSVRC2012
 
-VAL_LABEL_FILES = ("LOC_val_solution.csv", "val.txt", "val_labels.txt", "ILSVRC2012_val_labels.txt")
+VAL_LABEL_FILES = ("LOC_val_solution.csv", "val.txt", "val_labels.txt", "ILSVRC2012_val_labels.txt",
+                   "ILSVRC2012_devkit_t12/data/ILSVRC2012_validation_ground_truth.txt")
+
+
+def read_devkit_labels(path: Path, wnids: list[str]) -> dict[str, tuple[int, str]]:
+    """The official devkit: line i of ILSVRC2012_validation_ground_truth.txt is the ILSVRC2012_ID (1..1000, not the
+    sorted-wnid order) of ILSVRC2012_val_<i>.JPEG; meta.mat beside it maps those IDs to wnids."""
+    from scipy.io import loadmat
+
+    meta = path.parent / "meta.mat"
+    if not meta.is_file():
+        raise DatasetLayoutError(f"{path}: its meta.mat (ILSVRC2012_ID -> wnid) is missing from {path.parent}")
+    synsets = loadmat(meta, squeeze_me=True)["synsets"]
+    wnid_of = {int(s["ILSVRC2012_ID"]): str(s["WNID"]) for s in synsets if int(s["num_children"]) == 0}
+    rows = []
+    for number, line in enumerate(path.read_text().split(), 1):
+        wnid = wnid_of.get(int(line)) if line.isdigit() else None
+        if wnid is None:
+            raise DatasetLayoutError(f"{path}:{number}: {line!r} is not an ILSVRC2012_ID of a leaf synset in {meta}")
+        rows.append((f"ILSVRC2012_val_{number:08d}", wnid))
+    return read_val_rows(rows, wnids, path)
 
 
 def read_val_labels(path: Path, wnids: list[str]) -> dict[str, tuple[int, str]]:
-    """{file stem: (label, 'file:line')} from Kaggle's LOC_val_solution.csv (ImageId, 'wnid box ...') or a text
-    file of `name label` / `name wnid` lines (labels index the sorted wnids, as the train class folders do)."""
+    """{file stem: (label, 'file:line')} from Kaggle's LOC_val_solution.csv (ImageId, 'wnid box ...'), a text
+    file of `name label` / `name wnid` lines (labels index the sorted wnids, as the train class folders do), or the
+    official devkit's ground truth."""
+    if path.name == "ILSVRC2012_validation_ground_truth.txt":
+        return read_devkit_labels(path, wnids)
+    with open(path, encoding="utf-8", newline="") as handle:
+        rows = csv.reader(handle) if path.suffix == ".csv" else [line.split() for line in handle]
+        if path.suffix == ".csv":
+            rows = list(rows)
+            if rows and rows[0][:1] == ["ImageId"]:      # Kaggle's header
+                rows[0] = []
+        return read_val_rows(rows, wnids, path)
+
+
+def read_val_rows(rows, wnids: list[str], path: Path) -> dict[str, tuple[int, str]]:
+    """{file stem: (label, 'file:line')} from (name, label-or-'wnid ...') rows; empty rows are skipped."""
     index = {w: i for i, w in enumerate(wnids)}
     result = {}
-    with open(path, encoding="utf-8", newline="") as handle:
-        rows = csv.reader(handle) if path.suffix == ".csv" else (line.split() for line in handle)
-        for number, row in enumerate(rows, 1):
-            if not row or (number == 1 and path.suffix == ".csv" and row[0] == "ImageId"):
-                continue
-            if len(row) < 2:
-                raise DatasetLayoutError(f"{path}:{number}: expected 'image label-or-wnid', got {row!r}")
-            name, value = row[0], row[1].split()[0]
-            label = int(value) if value.lstrip("-").isdigit() else index.get(value, -1)
-            if not 0 <= label < len(wnids):
-                raise DatasetLayoutError(f"{path}:{number}: label {value!r} is not a class index 0..{len(wnids) - 1}"
-                                         " nor a wnid of the train folders; fix the line")
-            result[Path(name).stem] = (label, f"{path.name}:{number}")
+    for number, row in enumerate(rows, 1):
+        if not row:
+            continue
+        if len(row) < 2:
+            raise DatasetLayoutError(f"{path}:{number}: expected 'image label-or-wnid', got {row!r}")
+        name, value = row[0], row[1].split()[0]
+        label = int(value) if value.lstrip("-").isdigit() else index.get(value, -1)
+        if not 0 <= label < len(wnids):
+            raise DatasetLayoutError(f"{path}:{number}: label {value!r} is not a class index 0..{len(wnids) - 1}"
+                                     " nor a wnid of the train folders; fix the line")
+        result[Path(name).stem] = (label, f"{path.name}:{number}")
     return result
 
 
