@@ -58,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "of samples); classes are measured in blocks, one pass each, when they do not fit")
     m.add_argument("--workers", type=int, default=None, help="DataLoader processes decoding image files "
                    "(default: up to 8)")
+    m.add_argument("--image-root", default=None, help="imagenet-lt, places-lt, inaturalist2018: the folder the "
+                   "listed image paths are relative to (default: found beside the lists or in the data folders)")
+    m.add_argument("--prefix-map", action="append", default=None, metavar="OLD=NEW", help="imagenet-lt, places-lt: "
+                   "rewrite listed paths starting with OLD ('*' matches one folder; '{class}' in NEW is the label's "
+                   "class), e.g. 'val/*/=val/' for flat ILSVRC val images; default: tried as listed, flat, nested")
     m.add_argument("--epochs", type=int, default=3, help="--space feature: epochs of the small CNN")
     m.add_argument("--seed", type=int, default=0, help="--space feature: training seed")
     m.add_argument("--out", default=None, help="output folder (default results/measure/<target>-<space>-<split>)")
@@ -132,7 +137,8 @@ def _measured_dataset(args):
 
     if Path(args.target).is_dir():
         return load_image_folder(args.target, args.image_size, args.mode, in_memory=args.space == "feature")
-    dataset = load_dataset(args.target, args.split, root=args.data_dir, download=not args.no_download)
+    dataset = load_dataset(args.target, args.split, root=args.data_dir, download=not args.no_download,
+                           **_loader_options(args))
     if args.mode and args.mode != dataset.mode:
         if not isinstance(dataset, FileImageDataset):
             raise ValueError(f"--mode: {dataset.name} is held in memory with its native channels ({dataset.mode}); "
@@ -140,6 +146,26 @@ def _measured_dataset(args):
         dataset = copy.copy(dataset)
         dataset.mode = args.mode
     return dataset
+
+
+def _loader_options(args) -> dict:
+    """--image-root / --prefix-map for the loaders that take them; an error naming the option elsewhere."""
+    import inspect
+
+    from .data.registry import spec
+
+    options = {}
+    if args.image_root:
+        options["image_root"] = args.image_root
+    if args.prefix_map:
+        if any("=" not in entry for entry in args.prefix_map):
+            raise ValueError(f"--prefix-map: expected OLD=NEW, got {args.prefix_map}")
+        options["prefix_map"] = dict(entry.split("=", 1) for entry in args.prefix_map)
+    accepted = inspect.signature(spec(args.target).loader).parameters if options else {}
+    for name in options:
+        if name not in accepted:
+            raise ValueError(f"--{name.replace('_', '-')}: dataset {args.target!r} does not take it")
+    return options
 
 
 def cmd_measure(args) -> int:

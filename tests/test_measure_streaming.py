@@ -60,6 +60,16 @@ def test_cli_measure_imagenet_lt_in_class_blocks_matches_numpy(tmp_path, capsys)
     test = load_dataset("imagenet-lt", "test", root=tmp_path / "data")
     expected, _ = reference_volumes(test.paths, test.labels, "RGB", 3)
     np.testing.assert_allclose([float(r["volume"]) for r in read_scales(tmp_path / "test")], expected, rtol=1e-9)
+    # images moved elsewhere, paths rewritten by hand
+    (tmp_path / "data" / "imagenet").rename(tmp_path / "ilsvrc")
+    assert main(["measure", "imagenet-lt", "--split", "test", "--data-dir", str(tmp_path / "data"), "--image-root",
+                 str(tmp_path / "ilsvrc"), "--prefix-map", "val/={class}/", "--out", str(tmp_path / "moved"),
+                 "--no-plot"]) == 2
+    assert "ImageNet_LT_test.txt:1: image val/ILSVRC2012_val_00000001.JPEG not found" in capsys.readouterr().err
+    assert main(["measure", "imagenet-lt", "--split", "test", "--data-dir", str(tmp_path / "data"), "--image-root",
+                 str(tmp_path / "ilsvrc"), "--prefix-map", "val/=val/{class}/", "--out", str(tmp_path / "moved"),
+                 "--no-plot"]) == 0
+    assert read_scales(tmp_path / "moved") == read_scales(tmp_path / "test")
 
 
 def test_cli_measure_folder_with_later_colour_images(tmp_path, capsys):
@@ -136,6 +146,8 @@ def test_cli_bad_inputs_give_one_line(tmp_path, capsys):
     assert "raise --memory-budget" in capsys.readouterr().err
     assert main(["measure", "digits", "--mode", "RGB", "--out", str(tmp_path / "o")]) == 2
     assert "--mode: digits is held in memory" in capsys.readouterr().err
+    assert main(["measure", "digits", "--image-root", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert "--image-root: dataset 'digits' does not take it" in capsys.readouterr().err
     assert main(["measure", "digits", "--split", "val", "--out", str(tmp_path / "o")]) == 2
     assert "split 'val' is not one of" in capsys.readouterr().err
     (tmp_path / "f" / "b" / "0002.png").write_bytes(b"\x89PNG no")
