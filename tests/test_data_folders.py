@@ -12,7 +12,7 @@ from semscale.data.folders import image_folder
 
 def test_lazy_folder_counts_classes_and_native_size(tmp_path):
     make_image_folder(tmp_path / "f", classes=("cat", "dog", "emu"), per_class=4, size=20)
-    (tmp_path / "f" / "dog" / "extra" ).mkdir()
+    (tmp_path / "f" / "dog" / "extra").mkdir()
     write_image(tmp_path / "f" / "dog" / "extra" / "x.JPG", np.random.default_rng(0), size=20, fmt="JPEG")
     (tmp_path / "f" / "dog" / "notes.txt").write_text("not an image")
     data = image_folder(tmp_path / "f")

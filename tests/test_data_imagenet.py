@@ -1,4 +1,7 @@
 """ImageNet-LT / Places-LT list files and ImageNet ILSVRC2012 folders on miniature copies of the real layouts."""
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -15,7 +18,7 @@ def _no_user_data(tmp_path, monkeypatch):
 
 
 def _relative(dataset, root):
-    return [str(__import__("pathlib").Path(p).relative_to(root)) for p in dataset.paths]
+    return [str(Path(p).relative_to(root)) for p in dataset.paths]
 
 
 @pytest.mark.parametrize("test_paths,disk_val", [("nested", "nested"), ("flat", "flat"), ("nested", "flat"),
@@ -114,7 +117,6 @@ def test_ilsvrc2012(tmp_path, val):
     assert by_name == {f"ILSVRC2012_val_{i:08d}.JPEG": y for i, y in enumerate(val_labels, 1)}
     assert tuple(test[0][0].shape) == (3, 8, 8)
     if val == "folders":   # a val folder set without the first class keeps the train class indices
-        import shutil
         shutil.rmtree(tmp_path / "imagenet" / "val" / WNIDS[0])
         test = load_dataset("imagenet", "val", root=tmp_path)
         assert test.counts().tolist() == [0, 2, 2] and all(f"/{WNIDS[y]}/" in p for p, y in zip(test.paths,
