@@ -53,16 +53,16 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--image-size", type=int, default=32, help="--space feature: ImageFolder images are resized to "
                    "this and held in memory (sample space streams them at native size)")
     m.add_argument("--mode", choices=["RGB", "L"], default=None, help="decode every image in colour (RGB) or grey "
-                   "(L); default: a folder's majority mode (announced), a named dataset's own")
+                   "(L); None: a folder's majority mode (announced), a named dataset's own")
     m.add_argument("--memory-budget", default="4GB", help="memory for the per-class d x d scatters (and one chunk "
                    "of samples); classes are measured in blocks, one pass each, when they do not fit")
     m.add_argument("--workers", type=int, default=None, help="DataLoader processes decoding image files "
-                   "(default: up to 8)")
+                   "(None: up to 8)")
     m.add_argument("--image-root", default=None, help="imagenet-lt, places-lt, inaturalist2018: the folder the "
-                   "listed image paths are relative to (default: found beside the lists or in the data folders)")
+                   "listed image paths are relative to (None: found beside the lists or in the data folders)")
     m.add_argument("--prefix-map", action="append", default=None, metavar="OLD=NEW", help="imagenet-lt, places-lt: "
                    "rewrite listed paths starting with OLD ('*' matches one folder; '{class}' in NEW is the label's "
-                   "class), e.g. 'val/*/=val/' for flat ILSVRC val images; default: tried as listed, flat, nested")
+                   "class), e.g. 'val/*/=val/' for flat ILSVRC val images; None: tried as listed, flat, nested")
     m.add_argument("--epochs", type=int, default=3, help="--space feature: epochs of the small CNN")
     m.add_argument("--seed", type=int, default=0, help="--space feature: training seed")
     m.add_argument("--out", default=None, help="output folder (default results/measure/<target>-<space>-<split>)")
