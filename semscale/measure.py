@@ -2,6 +2,9 @@
 
     from semscale import measure
     table = measure(features, labels, alpha=1.0)     # or measure_dataset(load_dataset("fashion-mnist"))
+
+measure_dataset streams any LabelledDataset (in memory or image files) through Alg. 1's sample space into
+ClassMoments, in blocks of classes when all C x d x d scatters would exceed a memory budget.
 """
 from __future__ import annotations
 
