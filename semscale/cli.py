@@ -2,7 +2,9 @@
 
     semscale measure fashion-mnist                 # sample space (Alg. 1), training split
     semscale measure fashion-mnist --space feature # features of a small CNN trained on it (cached)
-    semscale measure path/to/ImageFolder
+    semscale measure path/to/ImageFolder           # streamed; colour mode: the majority, or --mode RGB|L
+    semscale measure imagenet-lt --split test --memory-budget 8GB --workers 8
+    semscale datasets                              # every registered name, what it looks for, where, found?
     semscale measure features.npz                  # arrays 'features' (N, d) and 'labels' (N,)
     semscale train fashion-mnist --imbalance 100 --weighting dsb   # DSB-CE; torchrun -m semscale train ... too
     semscale fetch pointclouds
@@ -28,13 +30,15 @@ def build_parser() -> argparse.ArgumentParser:
                             formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                             description="Measure the semantic scale of every class of a labelled set and write "
                             "scales.csv, scales.md, radar.png (paper Fig. 7) and record.json to --out.")
-    m.add_argument("target", help="a dataset name (fashion-mnist, mnist, cifar10, cifar100, digits), a folder of "
-                   "images in ImageFolder layout (one sub-folder per class), or an .npz/.npy file of features")
+    m.add_argument("target", help="a registered dataset name (`semscale datasets` lists them: fashion-mnist, "
+                   "cifar10, imagenet-lt, inaturalist2018, ...), a folder of images in ImageFolder layout (one "
+                   "sub-folder per class), or an .npz/.npy file of features")
     m.add_argument("--space", choices=["sample", "feature"], default="sample",
                    help="sample: pixels resized to 16x16, native channels, [0,1] (Alg. 1); feature: 64-d "
                    "average-pooled features of a small CNN trained with cross-entropy on the set (App. F.2). "
                    "Feature files are always measured as given")
-    m.add_argument("--split", choices=["train", "test"], default="train", help="which split of a named dataset")
+    m.add_argument("--split", default="train", help="which split of a named dataset (train, val, test, ... as "
+                   "`semscale datasets` lists them)")
     m.add_argument("--alpha", type=float, default=1.0,
                    help="W = log2(alpha + W'); the paper uses 1 on sample-balanced and 2 on long-tailed data")
     m.add_argument("--scale", type=float, default=None,
@@ -46,7 +50,19 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--labels", default=None, help="labels .npy when TARGET is an .npy of features")
     m.add_argument("--features-key", default="features", help="array name of the features in an .npz")
     m.add_argument("--labels-key", default="labels", help="array name of the labels in an .npz")
-    m.add_argument("--image-size", type=int, default=32, help="ImageFolder images are resized to this first")
+    m.add_argument("--image-size", type=int, default=32, help="--space feature: ImageFolder images are resized to "
+                   "this and held in memory (sample space streams them at native size)")
+    m.add_argument("--mode", choices=["RGB", "L"], default=None, help="decode every image in colour (RGB) or grey "
+                   "(L); None: a folder's majority mode (announced), a named dataset's own")
+    m.add_argument("--memory-budget", default="4GB", help="memory for the per-class d x d scatters (and one chunk "
+                   "of samples); classes are measured in blocks, one pass each, when they do not fit")
+    m.add_argument("--workers", type=int, default=None, help="DataLoader processes decoding image files "
+                   "(None: up to 8)")
+    m.add_argument("--image-root", default=None, help="imagenet-lt, places-lt, inaturalist2018: the folder the "
+                   "listed image paths are relative to (None: found beside the lists or in the data folders)")
+    m.add_argument("--prefix-map", action="append", default=None, metavar="OLD=NEW", help="imagenet-lt, places-lt: "
+                   "rewrite listed paths starting with OLD ('*' matches one folder; '{class}' in NEW is the label's "
+                   "class), e.g. 'val/*/=val/' for flat ILSVRC val images; None: tried as listed, flat, nested")
     m.add_argument("--epochs", type=int, default=3, help="--space feature: epochs of the small CNN")
     m.add_argument("--seed", type=int, default=0, help="--space feature: training seed")
     m.add_argument("--out", default=None, help="output folder (default results/measure/<target>-<space>-<split>)")
@@ -78,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data-dir", default=None)
     t.add_argument("--out", default=None, help="metrics JSON (rank 0 only)")
 
+    d = commands.add_parser("datasets", help="list every registered dataset: the files it looks for, the folders "
+                            "searched, whether found, and where it is published")
+    d.add_argument("--data-dir", default=None, help="folder searched first (else SEMSCALE_DATA, the cache)")
+    d.add_argument("--json", action="store_true", help="print the rows as JSON")
+
     f = commands.add_parser("fetch", help="download a dataset or the Stanford point clouds into the data folder")
     f.add_argument("what", choices=["fashion-mnist", "mnist", "cifar10", "cifar100", "pointclouds"])
     f.add_argument("--root", default=None, help="where datasets land (default: SEMSCALE_DATA or the cache)")
@@ -87,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _load_target(args):
     """(table, label for the output folder)."""
-    from .data import load_dataset, load_features_file
+    from .data import load_features_file
     from .measure import measure, measure_dataset
 
     target = Path(args.target)
@@ -96,16 +117,55 @@ def _load_target(args):
         table = measure(features, labels, class_names=names, alpha=args.alpha, scale=args.scale, beta=args.beta,
                         name=target.stem, space="feature")
         return table, f"{target.stem}-feature"
-    if target.is_dir():
-        from .data import load_image_folder
-        dataset = load_image_folder(target, args.image_size)
-    else:
-        dataset = load_dataset(args.target, args.split, root=args.data_dir, download=not args.no_download)
+    dataset = _measured_dataset(args)
     label = f"{dataset.name}-{args.space}-{args.split}"
     if args.space == "sample":
-        return measure_dataset(dataset, args.alpha, args.scale, args.beta, progress=True), label
+        return measure_dataset(dataset, args.alpha, args.scale, args.beta, progress=True,
+                               memory_budget=args.memory_budget, workers=args.workers), label
+    if not hasattr(dataset, "images"):
+        raise ValueError(f"--space feature trains a small CNN on images held in memory; {dataset.name} is streamed "
+                         "from files: measure it in sample space, or give a features .npz of your own model")
     from .features import trained_feature_table
     return trained_feature_table(dataset, args), label
+
+
+def _measured_dataset(args):
+    """The dataset `measure` reads: a folder (streamed for the sample space) or a registered name."""
+    import copy
+
+    from .data import FileImageDataset, load_dataset, load_image_folder
+
+    if Path(args.target).is_dir():
+        return load_image_folder(args.target, args.image_size, args.mode, in_memory=args.space == "feature")
+    dataset = load_dataset(args.target, args.split, root=args.data_dir, download=not args.no_download,
+                           **_loader_options(args))
+    if args.mode and args.mode != dataset.mode:
+        if not isinstance(dataset, FileImageDataset):
+            raise ValueError(f"--mode: {dataset.name} is held in memory with its native channels ({dataset.mode}); "
+                             "leave --mode out")
+        dataset = copy.copy(dataset)
+        dataset.mode = args.mode
+    return dataset
+
+
+def _loader_options(args) -> dict:
+    """--image-root / --prefix-map for the loaders that take them; an error naming the option elsewhere."""
+    import inspect
+
+    from .data.registry import spec
+
+    options = {}
+    if args.image_root:
+        options["image_root"] = args.image_root
+    if args.prefix_map:
+        if any("=" not in entry for entry in args.prefix_map):
+            raise ValueError(f"--prefix-map: expected OLD=NEW, got {args.prefix_map}")
+        options["prefix_map"] = dict(entry.split("=", 1) for entry in args.prefix_map)
+    accepted = inspect.signature(spec(args.target).loader).parameters if options else {}
+    for name in options:
+        if name not in accepted:
+            raise ValueError(f"--{name.replace('_', '-')}: dataset {args.target!r} does not take it")
+    return options
 
 
 def cmd_measure(args) -> int:
@@ -130,6 +190,29 @@ def cmd_measure(args) -> int:
     print(markdown_table(rows, ["class", "name", "N", "S_prime", "W_prime", "S", "E_n", "rank", "split_by_scale"]))
     print(f"weakest classes by S: {', '.join(table.weakest(args.top))}")
     print(f"wrote {out}/scales.csv, scales.md{'' if args.no_plot else ', radar.png'}, record.json")
+    return 0
+
+
+def cmd_datasets(args) -> int:
+    from .data import dataset_status
+    from .data.paths import data_roots
+
+    rows = dataset_status(args.data_dir)
+    if args.json:
+        import json
+        print(json.dumps(rows, indent=1))
+        return 0
+    roots = ", ".join(str(r) for r in data_roots(args.data_dir))
+    print(f"folders searched (--data-dir, SEMSCALE_DATA, the cache): {roots}\n")
+    for row in rows:
+        found = "FOUND " + row["found"] if row["found"] else "built in" if not row["looks for"] else "not found"
+        print(f"{row['name']}  [{row['splits']}]  {found}")
+        print(f"    {row['description']}")
+        if row["looks for"]:
+            print(f"    looks for: {row['looks for']}")
+        if row["searched"] != roots:
+            print(f"    searched: {row['searched']}")
+        print(f"    published: {row['published']}")
     return 0
 
 
@@ -181,7 +264,8 @@ def cmd_train(args) -> int:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"measure": cmd_measure, "train": cmd_train, "fetch": cmd_fetch}[args.command](args)
+        return {"measure": cmd_measure, "train": cmd_train, "fetch": cmd_fetch,
+                "datasets": cmd_datasets}[args.command](args)
     except (ValueError, FileNotFoundError, RuntimeError) as error:
         print(f"semscale: error: {error}", file=sys.stderr)
         return 2

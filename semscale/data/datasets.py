@@ -224,36 +224,19 @@ DATASETS = {
     "cifar100": load_cifar100,
     "digits": load_digits,
 }
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+def load_image_folder(path, image_size: int = 32, mode: str | None = None, in_memory: bool = True):
+    """ImageFolder layout (path/<class>/<image>): classes are the sorted sub-folder names (see folders.py).
 
-
-def load_image_folder(path, image_size: int = 32) -> ImageDataset:
-    """ImageFolder layout (path/<class>/<image>): classes are the sorted sub-folder names.
-
-    Images keep their native channels (grayscale stays one channel) and are resized to image_size x image_size so
-    they stack into one array; a folder mixing grayscale and colour is converted to colour.
+    in_memory (the default, for training and feature-space callers that need `.images`): an ImageDataset of every
+    image resized to image_size x image_size. in_memory=False: the lazy FileImageDataset, images at native size.
+    mode: 'RGB', 'L', or None for the majority mode over all images (announced on stderr).
     """
-    from PIL import Image
+    from .folders import image_folder, stack_resized
 
-    path = Path(path)
-    class_dirs = sorted(d for d in path.iterdir() if d.is_dir()) if path.is_dir() else []
-    if not class_dirs:
-        raise ValueError(f"{path}: expected one sub-folder per class (ImageFolder layout), found none")
-    files, labels = [], []
-    for label, folder in enumerate(class_dirs):
-        members = sorted(f for f in folder.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES)
-        if not members:
-            raise ValueError(f"class {folder.name!r}: no images in {folder} (suffixes {sorted(IMAGE_SUFFIXES)})")
-        files += members
-        labels += [label] * len(members)
-    modes = set()
-    for f in files[:50]:
-        with Image.open(f) as im:
-            modes.add("L" if im.mode in ("L", "1", "I;16", "I") else "RGB")
-    mode = "L" if modes == {"L"} else "RGB"
-    images = np.stack([np.asarray(Image.open(f).convert(mode).resize((image_size, image_size), Image.BILINEAR))
-                       for f in files])
-    return ImageDataset(path.name, images, np.asarray(labels), [d.name for d in class_dirs], str(path))
+    lazy = image_folder(path, mode)
+    if not in_memory:
+        return lazy
+    return ImageDataset(lazy.name, stack_resized(lazy, image_size), lazy.labels, lazy.classes, lazy.source)
 
 
 def load_features_file(path, labels_path=None, features_key: str = "features", labels_key: str = "labels"):
