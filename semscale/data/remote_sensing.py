@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ._disk import locate, ratio_split
 from .base import DatasetLayoutError, FileImageDataset
-from .datasets import IMAGE_SUFFIXES
+from .folders import IMAGE_SUFFIXES
 from .registry import register
 
 RSSCN7_CLASSES = ("aGrass", "bField", "cIndustry", "dRiverLake", "eForest", "fResident", "gParking")
