@@ -42,12 +42,15 @@ def test_bad_folders(tmp_path):
                 with pytest.raises(CorruptImage, match=r"cannot decode .*cIndustry/c001\.jpg"):
                     data[i]
     (folder / "hGolf").mkdir()
+    stray = next((folder / names[0]).iterdir())
+    (folder / "hGolf" / stray.name).write_bytes(stray.read_bytes())
     with pytest.raises(DatasetLayoutError, match=r"holds 8 class folders, expected 7"):
         load_dataset("rsscn7", "train", root=tmp_path)
+    (folder / "hGolf" / stray.name).unlink()
     (folder / "hGolf").rmdir()
     for f in (folder / names[6]).iterdir():
         f.unlink()
-    with pytest.raises(DatasetLayoutError, match=r"class folder .*gParking holds no images"):
+    with pytest.raises(DatasetLayoutError, match=r"class 'gParking': no images in .*gParking"):
         load_dataset("rsscn7", "train", root=tmp_path)
 
 

@@ -31,7 +31,7 @@ def image_files(folder: Path) -> list[Path]:
 def scan_class_folders(path) -> tuple[list[str], list[Path], np.ndarray]:
     """(class names = sorted sub-folder names, image files, labels) of an ImageFolder layout."""
     path = Path(path)
-    class_dirs = sorted(d for d in path.iterdir() if d.is_dir()) if path.is_dir() else []
+    class_dirs = sorted(d for d in path.iterdir() if d.is_dir() and not d.name.startswith(".")) if path.is_dir() else []
     if not class_dirs:
         raise DatasetLayoutError(f"{path}: expected one sub-folder per class (ImageFolder layout), found none")
     files, labels = [], []

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ._disk import locate, ratio_split
 from .base import DatasetLayoutError, FileImageDataset
-from .folders import IMAGE_SUFFIXES
+from .folders import scan_class_folders
 from .registry import register
 
 RSSCN7_CLASSES = ("aGrass", "bField", "cIndustry", "dRiverLake", "eForest", "fResident", "gParking")
@@ -23,22 +23,12 @@ NUM_CLASSES = {"rsscn7": 7, "nwpu-resisc45": 45}
 
 
 def read_class_folders(folder: Path, name: str, num_classes: int, mode: str = "RGB", transform=None):
-    """Every image of folder/<class>/, classes sorted by name, images sorted within a class; no decoding."""
-    folder = Path(folder)
-    class_dirs = sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith((".", "__")))
-    if len(class_dirs) != num_classes:
-        raise DatasetLayoutError(f"{name}: {folder} holds {len(class_dirs)} class folders, expected {num_classes} "
-                                 f"({[d.name for d in class_dirs][:50]}); move stray folders out or restore "
-                                 "missing classes")
-    paths, labels = [], []
-    for label, class_dir in enumerate(class_dirs):
-        members = sorted(f for f in class_dir.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
-        if not members:
-            raise DatasetLayoutError(f"{name}: class folder {class_dir} holds no images "
-                                     f"(suffixes {sorted(IMAGE_SUFFIXES)})")
-        paths += members
-        labels += [label] * len(members)
-    return FileImageDataset(name, paths, labels, [d.name for d in class_dirs], folder, mode, transform)
+    """Every image of folder/<class>/ (the ImageFolder scan), checked to hold exactly `num_classes` classes."""
+    classes, paths, labels = scan_class_folders(folder)
+    if len(classes) != num_classes:
+        raise DatasetLayoutError(f"{name}: {folder} holds {len(classes)} class folders, expected {num_classes} "
+                                 f"({classes[:50]}); move stray folders out or restore missing classes")
+    return FileImageDataset(name, paths, labels, classes, folder, mode, transform)
 
 
 def load_scenes(name: str, split: str, root=None, seed: int = 0, mode: str = "RGB", transform=None):
