@@ -1,6 +1,7 @@
 """Evaluation metrics against scikit-learn, plain loops and hand-computed cases (never against semscale itself)."""
 import numpy as np
 import pytest
+import torch
 from sklearn.metrics import (accuracy_score, average_precision_score, normalized_mutual_info_score,
                              recall_score)
 from sklearn.metrics import confusion_matrix as sk_confusion_matrix
@@ -114,9 +115,12 @@ def test_training_evaluation_groups_by_training_counts_not_test_counts():
     train = ImageDataset("toy", images_for(train_labels), train_labels, ["a", "b", "c"], "test")
     test = ImageDataset("toy-test", images_for(test_labels), test_labels, ["a", "b", "c"], "test")
     config = TrainConfig(width=2, epochs=1, batch_size=40, seed=1)
-    result = train_and_evaluate(config, train, test, progress=False)
-    import torch
-
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny model: extra threads only spin on a shared machine
+    try:
+        result = train_and_evaluate(config, train, test, progress=False)
+    finally:
+        torch.set_num_threads(threads)
     with torch.no_grad():
         network = result["trainer"].network.eval()
         predictions = network(to_tensor_images(test.images))[0].numpy().argmax(1)
