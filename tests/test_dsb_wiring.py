@@ -15,6 +15,7 @@ import pytest
 import torch
 
 import semscale.weighting as weighting_module
+from hand_formulas import hand_volume
 from semscale.losses import CrossEntropy
 from semscale.pool import FeaturePool
 from semscale.train import TrainConfig, Trainer
@@ -51,15 +52,6 @@ def config(weighting, batch_size=BATCH, **options):
 
 
 # ---------------------------------------------------------------------------------------------- hand computations
-
-def hand_volume(z: np.ndarray) -> float:
-    """Eq. 3 with s = d: 1/2 log2 det(I + d/m Zc^T Zc), by slogdet of the d x d matrix."""
-    m, d = z.shape
-    centred = z - z.mean(0)
-    sign, logdet = np.linalg.slogdet(np.eye(d) + (d / m) * centred.T @ centred)
-    assert sign > 0
-    return 0.5 * logdet / np.log(2.0)
-
 
 def hand_dsb_weights(features, labels, num_classes, alpha, use_interference) -> np.ndarray:
     features = features.astype(np.float64)

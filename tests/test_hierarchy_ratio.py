@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from hand_formulas import hand_volume
 from semscale.data import ImageDataset
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,14 +19,6 @@ CONFIG = {"dataset": "toy", "parents": PARENTS, "split_seed": 3, "child_per_clas
           "epochs": 1, "batch_size": 8, "optimizer": "adam", "lr": 0.01, "schedule": "none", "weight_decay": 0.0,
           "width": 2}
 PER_CLASS = 30
-
-
-def hand_volume(z) -> float:
-    """Eq. 3 with s = d: 1/2 log2 det(I + d/m Zc^T Zc), by slogdet of the d x d matrix."""
-    z = np.asarray(z, dtype=np.float64)
-    m, d = z.shape
-    centred = z - z.mean(0)
-    return 0.5 * np.linalg.slogdet(np.eye(d) + (d / m) * centred.T @ centred)[1] / np.log(2.0)
 
 
 def toy_data():

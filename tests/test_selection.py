@@ -3,15 +3,8 @@ against a plain-loop Eq. 3 and hand-computed cases."""
 import numpy as np
 import pytest
 
+from hand_formulas import hand_volume
 from semscale.selection import collection_curve, pizza_subset
-
-
-def hand_volume(z) -> float:
-    """Eq. 3 with s = d: 1/2 log2 det(I + d/m Zc^T Zc)."""
-    z = np.asarray(z, dtype=np.float64)
-    m, d = z.shape
-    centred = z - z.mean(0)
-    return 0.5 * np.linalg.slogdet(np.eye(d) + (d / m) * centred.T @ centred)[1] / np.log(2.0)
 
 
 def test_pizza_keeps_the_largest_volume_of_the_draws():
