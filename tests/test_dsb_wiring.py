@@ -16,7 +16,7 @@ import torch
 
 import semscale.weighting as weighting_module
 from hand_formulas import hand_volume
-from semscale.losses import CrossEntropy
+from semscale.losses import CrossEntropy, NormSoftmaxLoss
 from semscale.pool import FeaturePool
 from semscale.train import TrainConfig, Trainer
 
@@ -90,7 +90,7 @@ def hand_effective_number_weights(counts, beta):
 class Spies:
     """Records, in call order: pool updates, class-weight reads, per-sample losses and the weights multiplied in."""
 
-    def __init__(self, monkeypatch, trainer, stop_at_step=None):
+    def __init__(self, monkeypatch, trainer, stop_at_step=None, loss_class=CrossEntropy):
         self.events, self.updates, self.reads, self.losses, self.multiplied = [], [], [], [], []
         spies = self
         original_update = FeaturePool.update
@@ -111,7 +111,7 @@ class Spies:
             return result
 
         monkeypatch.setattr(weighting_class, "class_weights", class_weights)
-        original_forward = CrossEntropy.forward
+        original_forward = loss_class.forward
 
         def forward(module, logits, labels):
             if stop_at_step is not None and len(spies.losses) == stop_at_step:
@@ -121,7 +121,7 @@ class Spies:
                                  out.detach().double().numpy().copy()))
             return out
 
-        monkeypatch.setattr(CrossEntropy, "forward", forward)
+        monkeypatch.setattr(loss_class, "forward", forward)
         original_mean = weighting_module.weighted_mean
 
         def weighted_mean(per_sample, labels, class_weights):
@@ -139,7 +139,8 @@ def make_trainer(monkeypatch, cfg, checkpoint=None, stop_at_step=None, counts=CO
     images, labels = tiny_data(counts)
     torch.manual_seed(0)
     trainer = Trainer(cfg, images, labels, len(counts), checkpoint=checkpoint, progress=False)
-    return trainer, Spies(monkeypatch, trainer, stop_at_step)
+    loss_class = {"ce": CrossEntropy, "nsm": NormSoftmaxLoss}[cfg.loss]
+    return trainer, Spies(monkeypatch, trainer, stop_at_step, loss_class)
 
 
 def step_epochs(steps: int, first_epoch: int = 1):
@@ -204,6 +205,22 @@ def test_dsb_weights_follow_the_three_stages_and_the_pool_after_the_update(monke
     assert_same_weights(spies.multiplied, expected, name)
     assert_history_losses(trainer, spies, expected)
     assert [h["stage"] for h in trainer.history] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("name", ["dsb", "dsb1"])
+def test_metric_learning_pools_the_embedding_and_reweights_the_proxy_loss(monkeypatch, name):
+    """DSB-NSM (Eq. 5 with 1/S): the pool keeps the 64-d embedding the loss sees (App. F.2), and from stage 3 the
+    NormSoftmax per-sample losses are multiplied by the hand-computed weights."""
+    cfg = config(name)
+    cfg.task, cfg.loss = "metric", "nsm"
+    trainer, spies = make_trainer(monkeypatch, cfg)
+    trainer.fit()
+    for (_, pooled, labels), (embedding, loss_labels, _) in zip(spies.updates, spies.losses):
+        np.testing.assert_array_equal(pooled, embedding.astype(np.float32))
+        np.testing.assert_array_equal(labels, loss_labels)
+    expected = expected_dsb_weights(spies, use_interference=name == "dsb")
+    assert_same_weights(spies.multiplied, expected, f"metric {name}")
+    assert_history_losses(trainer, spies, expected)
 
 
 def test_dsb_and_dsb1_differ_on_this_data(monkeypatch):
