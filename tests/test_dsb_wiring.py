@@ -235,15 +235,21 @@ def test_dsb_and_dsb1_differ_on_this_data(monkeypatch):
     assert not np.allclose(before, with_w[-1], rtol=1e-3)
 
 
-def test_stage_boundaries_of_the_step_api(monkeypatch):
-    """trainer.step(batch, epoch) with a chosen epoch: weights only for epoch > warmup_epochs."""
+@pytest.mark.parametrize("warmup", [1, 2, 3])
+def test_stage_boundaries_of_the_step_api(monkeypatch, warmup):
+    """trainer.step(batch, epoch) with a chosen epoch: weights only for epoch > warmup_epochs (n = 1 leaves no
+    stage 2), from the pool after this step's update."""
     cfg = config("dsb")
+    cfg.warmup_epochs = warmup
     trainer, spies = make_trainer(monkeypatch, cfg)
-    batch = torch.arange(sum(COUNTS))
-    for epoch in (1, 2, 3):
-        trainer.step(batch, epoch)
-    assert [r[1] is None for r in spies.reads] == [True, True, False]
-    assert [m is None for m in spies.multiplied] == [True, True, False]
+    half = torch.arange(sum(COUNTS)).reshape(2, -1)  # two batches an epoch
+    for epoch in (1, 1, 2, 2, 3, 3, 4, 4):
+        trainer.step(half[len(spies.updates) % 2], epoch)
+    contents = hand_fifo(spies.updates)
+    expected = [hand_dsb_weights(*c, len(COUNTS), ALPHA, True) if u[0] > warmup else None
+                for u, c in zip(spies.updates, contents)]
+    assert [e is None for e in expected] == [True] * 2 * warmup + [False] * (8 - 2 * warmup)
+    assert_same_weights(spies.multiplied, expected, f"warmup {warmup}")
 
 
 # ---------------------------------------------------------------------------------------------- none, cb, cdb
