@@ -93,12 +93,31 @@ def git_commit() -> str:
         return "unknown"
 
 
+def cpu_model() -> str:
+    """/proc/cpuinfo's "model name" (Linux), else platform.processor()."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def run_record(**fields) -> dict:
-    """Commit, date, machine and whatever the caller adds (profile, seeds, settings, wall time)."""
+    """Commit, date, machine (CPU and GPU model, cores, threads), the training-code hash that keys cached models,
+    and whatever the caller adds (profile, seeds, settings, wall time)."""
     import torch
 
+    from .features import training_code_hash
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {"commit": git_commit(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores",
+            "cpu": cpu_model(), "gpu": gpu, "usable_cores": cores, "torch_threads": torch.get_num_threads(),
+            "SEMSCALE_THREADS": os.environ.get("SEMSCALE_THREADS", ""),
+            "training_code_hash": training_code_hash(),
             "python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__, **fields}
 
 
