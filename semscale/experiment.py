@@ -175,6 +175,15 @@ class Experiment:
         verdict = "not run" if held is None else ("held" if held else "not held")
         self.checks.append(Check(id, "claim", description, _fmt(paper), _fmt(ours), "", verdict, reason))
 
+    def claim_interval(self, id: str, description: str, triple, threshold: float = 0.0, paper="", digits: int = 3,
+                       signed: bool = False, note: str = "") -> None:
+        """A claim judged by the one rule: held when the interval's lower bound clears the threshold."""
+        from .stats import interval_text, judge
+
+        held, reason = judge(triple[1], threshold)
+        self.claim(id, description, held, interval_text(triple, digits, signed), paper,
+                   "; ".join(part for part in (reason, note) if part))
+
     def paper_check(self, id: str, description: str, ours, table: str, row: str, column: str,
                     reason_off_profile: str = "", undefined_reason: str = "") -> None:
         """Within tolerance of the paper's number; judged only under the paper profile (other data otherwise)."""

@@ -67,13 +67,20 @@ def write_table(rows: list[dict], columns: list[str], stem, title: str = "", not
     return csv_path, md_path
 
 
+FIGURE_DPI = 300
+
+
 def save_figure(figure, path) -> Path:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    """The figure as a 300 dpi PNG at `path` and a vector PDF beside it (same stem); returns the PNG's path."""
     import matplotlib.pyplot as plt
 
+    path = Path(path)
+    for target, kind in ((path.with_suffix(".png"), "png"), (path.with_suffix(".pdf"), "pdf")):
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format=kind, dpi=FIGURE_DPI, bbox_inches="tight")
+        atomic_write_bytes(target, buffer.getvalue())
     plt.close(figure)
-    return atomic_write_bytes(path, buffer.getvalue())
+    return path.with_suffix(".png")
 
 
 SOURCE_PATHS = ("semscale", "experiments", "tests", "run_all.sh", "run_tests.sh", "requirements.txt", "pyproject.toml")
