@@ -105,12 +105,12 @@ def dependent_difference_interval(r1s, r2s, r12s, points: int, confidence: float
     return mean, mean - half, mean + half
 
 
-def judge(low: float, threshold: float = 0.0) -> tuple[bool | None, str]:
-    """The one rule: held when the interval's lower bound is above the threshold; (None, why) when there is no
-    interval."""
+def judge(low: float, threshold: float = 0.0, inclusive: bool = False) -> tuple[bool | None, str]:
+    """The one rule: held when the interval's lower bound is above the threshold (at or above it for an "at least"
+    claim, inclusive=True); (None, why) when there is no interval."""
     if low is None or not np.isfinite(low):
         return None, "no interval (one seed, or the quantity is undefined)"
-    if low > threshold:
+    if low > threshold or (inclusive and low == threshold):
         return True, ""
     return False, f"lower bound {low:.4g} does not clear {threshold:g}"
 
