@@ -96,6 +96,9 @@ def dependent_difference_interval(r1s, r2s, r12s, points: int, confidence: float
     r1s, r2s, r12s = r1s[keep], r2s[keep], r12s[keep]
     differences = _z(r1s) - _z(r2s)
     mean_r = [float(np.tanh(_z(v).mean())) for v in (r1s, r2s, r12s)]
+    r1, r2, r12 = mean_r
+    if 1 - r1 ** 2 - r2 ** 2 - r12 ** 2 + 2 * r1 * r2 * r12 <= 0:
+        return float("nan"), float("nan"), float("nan")  # no correlation matrix has these three: inconsistent input
     c = steiger_covariance(*mean_r)
     variance = (2 - 2 * c) / (points - 3)
     if len(differences) > 1:
