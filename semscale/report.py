@@ -1,7 +1,7 @@
-"""Everything that writes results: atomic files, CSV and Markdown tables, figures, and the run's record."""
+"""Everything that writes results: atomic files, tables (pandas DataFrames written as CSV and Markdown), figures
+(300 dpi PNG plus PDF), and the run's record."""
 from __future__ import annotations
 
-import csv
 import io
 import json
 import os
@@ -43,26 +43,41 @@ def format_value(value, digits: int = 4) -> str:
     return str(value)
 
 
-def markdown_table(rows: list[dict], columns: list[str], digits: int = 4) -> str:
-    head = "| " + " | ".join(columns) + " |\n|" + "|".join("---" for _ in columns) + "|\n"
-    body = "".join("| " + " | ".join(format_value(r.get(c, ""), digits) for c in columns) + " |\n" for r in rows)
+def as_frame(rows, columns: list[str] | None = None):
+    """A pandas DataFrame from a list of row dicts (only `columns`, in that order) or from a DataFrame."""
+    import pandas as pd
+
+    if isinstance(rows, pd.DataFrame):
+        return rows if columns is None else rows.loc[:, list(columns)]
+    rows = list(rows)
+    if columns is None:
+        columns = list(dict.fromkeys(key for row in rows for key in row))
+    # dtype object keeps each cell's Python type (an int column with a gap stays ints); a missing key is "".
+    return pd.DataFrame([[row.get(c, "") for c in columns] for row in rows], columns=list(columns), dtype=object)
+
+
+def markdown_table(rows, columns: list[str] | None = None, digits: int = 4) -> str:
+    """A Markdown table of rows (dicts or a DataFrame), floats rounded to `digits` (format_value)."""
+    frame = as_frame(rows, columns)
+    head = "| " + " | ".join(map(str, frame.columns)) + " |\n|" + "|".join("---" for _ in frame.columns) + "|\n"
+    body = "".join("| " + " | ".join(format_value(v, digits) for v in row) + " |\n"
+                   for row in frame.itertuples(index=False, name=None))
     return head + body
 
 
-def csv_text(rows: list[dict], columns: list[str]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({c: (repr(float(v)) if isinstance(v, (float, np.floating)) else v) for c, v in row.items()})
-    return buffer.getvalue()
+def csv_text(rows, columns: list[str] | None = None) -> str:
+    """Full-precision CSV (floats as Python's repr, nan as 'nan')."""
+    frame = as_frame(rows, columns)
+    return frame.to_csv(index=False, lineterminator="\n", na_rep="nan", float_format=None)
 
 
-def write_table(rows: list[dict], columns: list[str], stem, title: str = "", note: str = "") -> tuple[Path, Path]:
-    """stem.csv (full precision) and stem.md (rounded, with a title and a provenance note)."""
+def write_table(rows, columns: list[str] | None, stem, title: str = "", note: str = "") -> tuple[Path, Path]:
+    """stem.csv (full precision) and stem.md (rounded, with a title and a provenance note), from row dicts or a
+    DataFrame."""
     stem = Path(stem)
-    csv_path = atomic_write_text(stem.with_suffix(".csv"), csv_text(rows, columns))
-    parts = [f"# {title}\n\n" if title else "", markdown_table(rows, columns), f"\n{note}\n" if note else ""]
+    frame = as_frame(rows, columns)
+    csv_path = atomic_write_text(stem.with_suffix(".csv"), csv_text(frame))
+    parts = [f"# {title}\n\n" if title else "", markdown_table(frame), f"\n{note}\n" if note else ""]
     md_path = atomic_write_text(stem.with_suffix(".md"), "".join(parts))
     return csv_path, md_path
 
