@@ -10,7 +10,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "experiments"))
 
+from regression import compare_folders  # noqa: E402
 from run_all import EXPERIMENTS, FOLDERS  # noqa: E402
+
+PINNED = ROOT / "tests" / "pinned" / "smoke"  # refresh: python tests/pinned/refresh.py <smoke results folder>
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +49,18 @@ def test_each_experiment_writes_checks_and_record(smoke_run, name):
     record = json.loads((folder / "record.json").read_text())
     assert record["profile"] == "smoke" and record["commit"] and record["date"]
     assert json.loads((folder / "config.json").read_text())["profile"] == "smoke"
+
+
+def test_smoke_outputs_match_the_pinned_ones(smoke_run):
+    """Every number of every smoke table within its tolerance of tests/pinned/smoke (experiments/regression.py:
+    the pinned seed interval for trained numbers, rtol 1e-6 for deterministic ones), every verdict the same."""
+    _, results = smoke_run
+    folders = sorted(p.name for p in PINNED.iterdir() if p.is_dir())
+    assert len(folders) == len(EXPERIMENTS)
+    compared, moved = compare_folders(PINNED, results, folders)
+    assert compared > 500
+    assert not moved, "\n".join(f"{m['experiment']}/{m['table']} {m['row']} {m['column']}: {m['committed']} -> "
+                                f"{m['rerun']} ({m['status']}, tolerance {m['tolerance']})" for m in moved[:30])
 
 
 def test_experiment_script_help_names_the_command():
