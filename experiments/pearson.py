@@ -17,7 +17,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
 
 from semscale.experiment import Experiment  # noqa: E402
 from semscale.measure import measure_dataset  # noqa: E402
@@ -73,7 +79,26 @@ def main(argv=None) -> int:
               title="Table 1 on our data: Pearson r (Fisher z: tanh of the mean z, 95% interval over classes and seeds)",
               note="paper: Table 1's value for the same cell on CIFAR-10(-LT) with ResNet-18 (first backbone) or "
                    "ResNet-34 (second). 'undefined': the predictor is constant (N, E_n on balanced data).")
+    figure(exp, runs, test.num_classes)
     return exp.finish()
+
+
+def figure(exp, runs, classes: int):
+    """Table 1 as a figure: r per predictor (tanh of the mean Fisher z over seeds, bars: its 95% interval)."""
+    data = pd.DataFrame(runs).dropna(subset=["r"])
+    grid = sns.catplot(data, kind="point", x="predictor", y="r", hue="backbone", row="space", col="set",
+                       estimator=lambda v: correlation_interval(v, classes)[0],
+                       errorbar=lambda v: correlation_interval(v, classes)[1:], linestyle="none",
+                       dodge=0.3 if data["backbone"].nunique() > 1 else False,
+                       height=3.2, aspect=1.6)
+    grid.set_axis_labels("predictor", "Pearson r with per-class accuracy")
+    grid.set_titles("{col_name} set, {row_name} space")
+    for axis in grid.axes.flat:
+        axis.axhline(0, color="grey", linewidth=0.8)
+        axis.set_ylim(-1, 1)
+        axis.tick_params(axis="x", labelrotation=30)
+    grid.figure.suptitle(f"Table 1 on our data (95% intervals over {classes} classes and the seeds)", y=1.02)
+    exp.figure("table1", grid.figure)
 
 
 def summarise(exp, runs, classes: int) -> list[dict]:
