@@ -96,3 +96,17 @@ def test_run_all_compare_flags_a_moved_number(tmp_path):
                          text=True, timeout=600)
     assert run.returncode == 1 and "1 moved" in run.stdout
     assert "kendall_tau_vs_s=d" in (tmp_path / "moved" / "COMPARE.md").read_text()
+
+
+def test_pinned_mode_compares_each_seed_and_skips_timing_columns(tmp_path):
+    old = [{"method": "CE", "seed": 0, "top1": "80.0", "it_per_s": "20.0"},
+           {"method": "CE", "seed": 1, "top1": "40.0", "it_per_s": "20.0"}]
+    # Seed 0 up by 10, seed 1 down by 10: the mean is unchanged and the two-seed interval is huge, yet each seed moved.
+    new = [{**old[0], "top1": "90.0", "it_per_s": "50.0"}, {**old[1], "top1": "30.0", "it_per_s": "5.0"}]
+    _, rows = moved(tmp_path, "a", old, new)
+    assert rows == []
+    write(tmp_path / "new" / "a" / "t.csv", new)
+    _, rows = regression.compare_folders(tmp_path / "old", tmp_path / "new", ["a"], per_seed=True)
+    # it/s moved by far more, and is not compared.
+    assert sorted((r["row"], r["column"]) for r in rows) == [("method=CE | seed=0", "top1"),
+                                                             ("method=CE | seed=1", "top1")]

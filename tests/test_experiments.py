@@ -52,13 +52,13 @@ def test_each_experiment_writes_checks_and_record(smoke_run, name):
 
 
 def test_smoke_outputs_match_the_pinned_ones(smoke_run):
-    """Every number of every smoke table within its tolerance of tests/pinned/smoke (experiments/regression.py:
-    the pinned seed interval for trained numbers, rtol 1e-6 for deterministic ones), every verdict the same."""
+    """Every number of every smoke table within its tolerance of tests/pinned/smoke (experiments/regression.py, per
+    seed: rtol 1e-4 for trained numbers, 1e-6 for deterministic ones; timings aside), every verdict the same."""
     _, results = smoke_run
     folders = sorted(p.name for p in PINNED.iterdir() if p.is_dir())
     assert len(folders) == len(EXPERIMENTS)
-    compared, moved = compare_folders(PINNED, results, folders)
-    assert compared > 500
+    compared, moved = compare_folders(PINNED, results, folders, per_seed=True)
+    assert compared > 300
     assert not moved, "\n".join(f"{m['experiment']}/{m['table']} {m['row']} {m['column']}: {m['committed']} -> "
                                 f"{m['rerun']} ({m['status']}, tolerance {m['tolerance']})" for m in moved[:30])
 
