@@ -63,8 +63,11 @@ def write_report(results: Path, profile: str, outcomes: list[dict]) -> Path:
              f"`python experiments/run_all.py --profile {profile}`. Every number below comes from the experiment's "
              "own folder; the commit and date columns are those of the run that wrote it (its record.json also has "
              "the seeds, wall time and machine).\n",
-             "A `claim` is the paper's qualitative statement checked on our data; a `paper` check compares with "
-             "the paper's printed number and is judged only under the paper profile.\n",
+             "A `claim` is the paper's qualitative statement checked on our data, held only when the lower bound of "
+             "its 95% interval clears the claim's threshold (correlations on Fisher's z over classes and seeds, "
+             "accuracies and their paired differences as t-intervals over seeds kept inside their range; "
+             "semscale/stats.py); a `paper` check compares with the paper's printed number and is judged only "
+             "under the paper profile.\n",
              "## Summary\n"]
     summary = [{"experiment": f"[{o['name']}]({o['link']}/)", "reproduces": o["what"], "status": o["status"],
                 "held": o["held"], "not held": o["not_held"], "not run": o["not_run"],
