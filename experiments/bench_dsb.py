@@ -25,7 +25,7 @@ from semscale.data import long_tailed_counts, long_tailed_indices  # noqa: E402
 from semscale.experiment import Experiment  # noqa: E402
 from semscale.pool import FeaturePool, weights_from_scratch
 from semscale.scales import distance_sums  # noqa: E402
-from semscale.stats import mean_interval  # noqa: E402
+from semscale.stats import judge, mean_interval  # noqa: E402
 from semscale.train import TrainConfig, Trainer, epoch_order  # noqa: E402
 
 
@@ -117,6 +117,14 @@ def pool_at_scale(name: str, num_classes: int, pool_size: int, batch: int, imbal
             "memory ratio": memory / paper_memory}
 
 
+SPEED_TARGET = 0.98  # DSB-X at >= 0.98 of X's it/s
+
+
+def speed_held(row) -> bool | None:
+    """The speed claim by the one rule: the 95% interval's lower bound over blocks, not the mean, is >= the target."""
+    return judge(row["ratio low"], SPEED_TARGET, inclusive=True)[0]
+
+
 def main(argv=None) -> int:
     exp = Experiment(__file__, argv, folder="bench")
     cfg = exp.config
@@ -132,8 +140,8 @@ def main(argv=None) -> int:
         exp.claim(f"speed_{row['loss']}" + ("" if quick_model else f"_{row['backbone']}"),
                   f"DSB-{row['loss']} runs at >= 0.98 of {row['loss']}'s it/s with "
                   f"{'the quick model' if quick_model else row['backbone']} (our target; the paper has 0.85-0.94)",
-                  bool(row["ratio"] >= 0.98), f"{row['ratio']:.3f} [{row['ratio low']:.3f}, {row['ratio high']:.3f}]",
-                  paper="0.85-0.94")
+                  speed_held(row), f"{row['ratio']:.3f} [{row['ratio low']:.3f}, {row['ratio high']:.3f}]",
+                  paper="0.85-0.94", reason=judge(row["ratio low"], SPEED_TARGET, inclusive=True)[1])
     sizes = [pool_at_scale(**size) for size in cfg["pool_sizes"]]
     exp.table("pool_update", sizes, list(sizes[0]), title="One pool update plus weights: incremental vs from scratch",
               note="Median over steps; from scratch = every class recomputed from the pool (the paper's way). "

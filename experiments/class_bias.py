@@ -4,9 +4,10 @@
 
 For each set, backbone and seed: per-class test accuracy, next to the sample-space S (alpha 2 on long-tailed
 sets, 1 on the balanced one) and N. Claims: (1) the weak classes are the same across backbones and seeds (mean
-pairwise Jaccard overlap of the weakest classes by accuracy above the configured threshold); (2) of the two
-long-tailed sets, the one whose S is closer to the balanced set's has the class-wise accuracy closer to the
-balanced set's (per backbone and seed).
+pairwise Jaccard overlap of the weakest classes by accuracy; its 95% percentile-bootstrap interval over runs must
+lie above the configured threshold); (2) of the two long-tailed sets, the one whose S is closer to the balanced
+set's has the class-wise accuracy closer to the balanced set's (per backbone and seed; held when the Clopper-Pearson
+interval of the share of runs that agree lies above one half).
 """
 import itertools
 import sys
@@ -19,11 +20,14 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from scipy.stats import bootstrap  # noqa: E402
 
 from semscale.experiment import Experiment  # noqa: E402
 from semscale.measure import measure_dataset  # noqa: E402
 from semscale.sets import named_set  # noqa: E402
-from semscale.stats import pearson  # noqa: E402
+from semscale.stats import mean_interval, pearson, share_interval  # noqa: E402
 
 TRAIN_KEYS = ("epochs", "batch_size", "optimizer", "lr", "schedule", "lr_gamma")
 
@@ -53,7 +57,7 @@ def main(argv=None) -> int:
         class_names = train.classes
     exp.table("classwise", rows, ["set", "backbone", "seed", "class", "name", "N", "S", "accuracy"],
               title="Class-wise test accuracy, N and sample-space S")
-    figure(exp, cfg, accuracy, scales, counts, class_names)
+    figure(exp, cfg, rows, scales, counts, class_names)
     agreement(exp, cfg, accuracy, class_names)
     closeness(exp, cfg, accuracy, scales)
     correlations = [{"set": spec, "backbone": b, "seed": s, "r(acc, S)": pearson(scales[spec], acc),
@@ -62,38 +66,63 @@ def main(argv=None) -> int:
     return exp.finish()
 
 
-def figure(exp, cfg, accuracy, scales, counts, class_names):
+def figure(exp, cfg, rows, scales, counts, class_names):
+    """Figs. 3-4: per set, class-wise accuracy (mean over backbones and seeds, error bar: 95% t-interval) beside S and N,
+    each max-normalised."""
     sets = cfg["sets"]
-    fig, axes = plt.subplots(1, len(sets), figsize=(5 * len(sets), 3.6), squeeze=False)
+    data = pd.DataFrame(rows)
+    fig, axes = plt.subplots(1, len(sets), figsize=(5 * len(sets), 3.8), squeeze=False)
     for axis, spec in zip(axes[0], sets):
-        runs = np.array([acc for (s, _, _), acc in accuracy.items() if s == spec])
+        sns.barplot(data[data["set"] == spec], x="name", y="accuracy", order=class_names, color="tab:gray", alpha=0.6,
+                    errorbar=lambda v: mean_interval(v, bounds=(0, 1))[1:], label="accuracy (mean, 95% interval)",
+                    ax=axis)
         x = np.arange(len(class_names))
-        axis.bar(x, runs.mean(0), yerr=runs.std(0), color="tab:gray", alpha=0.6, label="accuracy (mean, sd)")
         axis.plot(x, scales[spec] / scales[spec].max(), "o-", color="tab:red", label="S (max-normalised)")
         axis.plot(x, counts[spec] / counts[spec].max(), "s--", color="tab:blue", label="N (max-normalised)")
-        axis.set_xticks(x)
-        axis.set_xticklabels(class_names, rotation=60, fontsize=7)
-        axis.set_title(spec, fontsize=9)
-        axis.set_ylim(0, 1.05)
-    axes[0][0].legend(fontsize=7, loc="lower left")
+        axis.set_xticks(x, class_names, rotation=60, fontsize=7)
+        axis.set(title=spec, ylim=(0, 1.05), xlabel="class", ylabel="test accuracy; S and N / their largest")
+        axis.legend(fontsize=7, loc="lower left")
     fig.suptitle("Class-wise accuracy against S and N (Figs. 3-4)")
     exp.figure("classwise", fig)
+
+
+def mean_pairwise_jaccard(weakest: list[tuple]) -> float:
+    """Mean Jaccard overlap over every pair of runs' weakest-class sets."""
+    pairs = list(itertools.combinations(weakest, 2))
+    return float(np.mean([jaccard(a, b) for a, b in pairs])) if pairs else float("nan")
+
+
+def agreement_interval(weakest: list[tuple], resamples: int = 2000) -> tuple[float, float, float]:
+    """(mean pairwise Jaccard, low, high): 95% percentile bootstrap over runs (a resample's pairs of distinct runs)."""
+    if len(weakest) < 2:
+        return float("nan"), float("nan"), float("nan")
+    point = mean_pairwise_jaccard(weakest)
+    if len(weakest) < 3:
+        return point, float("nan"), float("nan")  # a resample of two runs has at most one pair: no spread to read
+
+    def statistic(index):
+        chosen = np.asarray(index, dtype=int)
+        values = [jaccard(weakest[a], weakest[b]) for i, a in enumerate(chosen) for b in chosen[i + 1:] if a != b]
+        return np.mean(values) if values else point
+
+    result = bootstrap((np.arange(len(weakest)),), statistic, vectorized=False, n_resamples=resamples,
+                       method="percentile", rng=np.random.default_rng(0))
+    return point, float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
 def agreement(exp, cfg, accuracy, class_names):
     k = cfg["weakest"]
     out = []
     for spec in cfg["sets"]:
-        weakest = {key: tuple(np.argsort(acc, kind="stable")[:k]) for key, acc in accuracy.items() if key[0] == spec}
-        pairs = list(itertools.combinations(weakest.values(), 2))
-        overlap = float(np.mean([jaccard(a, b) for a, b in pairs])) if pairs else float("nan")
-        votes = np.bincount(np.concatenate([list(w) for w in weakest.values()]), minlength=len(class_names))
-        out.append({"set": spec, "runs": len(weakest), f"mean Jaccard of weakest {k}": overlap,
+        weakest = [tuple(np.argsort(acc, kind="stable")[:k]) for key, acc in accuracy.items() if key[0] == spec]
+        triple = agreement_interval(weakest)
+        votes = np.bincount(np.concatenate([list(w) for w in weakest]), minlength=len(class_names))
+        out.append({"set": spec, "runs": len(weakest), f"mean Jaccard of weakest {k}": triple[0],
+                    "95% interval": f"[{triple[1]:.2f}, {triple[2]:.2f}]",
                     "most often weakest": ", ".join(class_names[c] for c in np.argsort(-votes)[:k])})
-        exp.claim(f"same_weak_classes_{spec}", f"{spec}: the weakest {k} classes agree across backbones and seeds "
-                  f"(mean Jaccard > {cfg['agreement_threshold']})",
-                  None if not pairs else bool(overlap > cfg["agreement_threshold"]), f"{overlap:.2f}",
-                  reason="" if pairs else "one run: nothing to compare")
+        exp.claim_interval(f"same_weak_classes_{spec}", f"{spec}: the weakest {k} classes agree across backbones and "
+                           f"seeds (mean Jaccard, bootstrap over runs; lower bound > {cfg['agreement_threshold']})",
+                           triple, cfg["agreement_threshold"], digits=2)
     exp.table("weak_class_agreement", out, list(out[0]), title="Are the weak classes the same across runs?")
 
 
@@ -113,9 +142,11 @@ def closeness(exp, cfg, accuracy, scales):
             continue
         gaps = {s: float(np.linalg.norm(accuracy[(s, b, seed)] - acc)) for s in long_tailed}
         agree.append(min(gaps, key=gaps.get) == closer)
-    exp.claim("closer_scales_closer_accuracy", f"{closer} has S closer to {base}'s (distances "
-              f"{scale_gap[lt1]:.3f} vs {scale_gap[lt2]:.3f}) and so closer class-wise accuracy, in every backbone and "
-              "seed", bool(all(agree)), f"{sum(agree)}/{len(agree)} runs")
+    exp.claim_interval("closer_scales_closer_accuracy", f"{closer} has S closer to {base}'s (distances "
+                       f"{scale_gap[lt1]:.3f} vs {scale_gap[lt2]:.3f}) and so closer class-wise accuracy: share of "
+                       "backbone-seed runs that agree (Clopper-Pearson lower bound > 0.5)",
+                       share_interval(sum(agree), len(agree)), 0.5, digits=2,
+                       note=f"{sum(agree)}/{len(agree)} runs")
 
 
 if __name__ == "__main__":

@@ -5,22 +5,33 @@
 For a long-tailed and a sample-balanced training set, each backbone and seed: train (Adam, lr 0.01 x 0.98 a
 epoch, batch 64, no augmentation), take per-class test accuracy and correlate it with each predictor. S is
 computed in the sample space (Alg. 1, the same for every run) and in the feature space (64-d pooled features of the
-run's own model on its training set). Pearson r is reported as mean and 95% interval over seeds; N's r on balanced
-data is undefined. Paper checks compare the feature-space values with Table 1 (judged under --profile paper).
+run's own model on its training set). Pearson r is reported on Fisher's z: tanh of the mean z over seeds and a 95%
+interval whose variance is 1/(C-3) (each r comes from C classes) plus the seed spread. N's r on balanced data is
+undefined. Claims: on long-tailed data r(S, acc) > r(N, acc) and > r(E_n, acc), a dependent comparison on the same
+classes (Steiger's test on z, paired over seeds); on balanced data r(S', acc) > 0 and r(S, acc) > 0. Each is held
+only when its interval's lower bound is above 0. Paper checks compare the feature-space values with Table 1 (judged
+under --profile paper).
 """
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
 
 from semscale.experiment import Experiment  # noqa: E402
 from semscale.measure import measure_dataset  # noqa: E402
 from semscale.scales import effective_number  # noqa: E402
 from semscale.sets import named_set  # noqa: E402
-from semscale.stats import mean_interval, pearson  # noqa: E402
+from semscale.stats import correlation_interval, dependent_difference_interval, interval_text, pearson  # noqa: E402,E501
 
+BASELINES = ("N", "E_n")
 TRAIN_KEYS = ("epochs", "batch_size", "optimizer", "lr", "schedule", "lr_gamma")
 
 
@@ -36,7 +47,7 @@ def main(argv=None) -> int:
     exp = Experiment(__file__, argv)
     cfg = exp.config
     test = exp.dataset(cfg["dataset"], "test")
-    runs = []
+    runs, pairs = [], []
     sets = {"long-tailed": f"{cfg['dataset']}-lt", "balanced": cfg["dataset"]}
     for kind, spec in sets.items():
         train, _ = named_set(spec, cfg["imbalance"], exp.args.data_dir)
@@ -50,20 +61,47 @@ def main(argv=None) -> int:
                 accuracy = result["metrics"]["per_class"]
                 feature_values = predictors(result["feature_table"], counts, cfg["alphas"], cfg["beta"])
                 for space, values in (("sample", sample_values), ("feature", feature_values)):
-                    for name, v in values.items():
-                        runs.append({"set": kind, "dataset": train.name, "backbone": bb["label"], "index": index,
-                                     "seed": seed, "space": space, "predictor": name, "r": pearson(v, accuracy)})
+                    where = {"set": kind, "dataset": train.name, "backbone": bb["label"], "index": index,
+                             "seed": seed, "space": space}
+                    runs += [{**where, "predictor": name, "r": pearson(v, accuracy)} for name, v in values.items()]
+                    claimed = values[f"S alpha={_claim_alpha(cfg, kind):g}"]
+                    pairs += [{**where, "predictor": name, "r with S": pearson(claimed, values[name])}
+                              for name in BASELINES]
     exp.table("runs", runs, ["set", "dataset", "backbone", "seed", "space", "predictor", "r"],
               title="Pearson r between per-class test accuracy and each predictor, every run")
-    summary = summarise(exp, runs)
+    exp.table("predictor_correlations", pairs, ["set", "dataset", "backbone", "seed", "space", "predictor",
+                                                "r with S"],
+              title="Pearson r between the claimed S and each baseline predictor across classes (for Steiger's test)")
+    summary = summarise(exp, runs, test.num_classes)
+    for claim in claims(runs, pairs, cfg, test.num_classes):
+        exp.claim_interval(**claim)
     exp.table("table1", summary, ["set", "backbone", "space", "predictor", "r (mean [95%])", "seeds", "paper"],
-              title="Table 1 on our data: Pearson r (mean and 95% interval over seeds)",
+              title="Table 1 on our data: Pearson r (Fisher z: tanh of the mean z, 95% interval over classes and seeds)",
               note="paper: Table 1's value for the same cell on CIFAR-10(-LT) with ResNet-18 (first backbone) or "
                    "ResNet-34 (second). 'undefined': the predictor is constant (N, E_n on balanced data).")
+    figure(exp, runs, test.num_classes)
     return exp.finish()
 
 
-def summarise(exp, runs) -> list[dict]:
+def figure(exp, runs, classes: int):
+    """Table 1 as a figure: r per predictor (tanh of the mean Fisher z over seeds, bars: its 95% interval)."""
+    data = pd.DataFrame(runs).dropna(subset=["r"])
+    grid = sns.catplot(data, kind="point", x="predictor", y="r", hue="backbone", row="space", col="set",
+                       estimator=lambda v: correlation_interval(v, classes)[0],
+                       errorbar=lambda v: correlation_interval(v, classes)[1:], linestyle="none",
+                       dodge=0.3 if data["backbone"].nunique() > 1 else False,
+                       height=3.2, aspect=1.6)
+    grid.set_axis_labels("predictor", "Pearson r with per-class accuracy")
+    grid.set_titles("{col_name} set, {row_name} space")
+    for axis in grid.axes.flat:
+        axis.axhline(0, color="grey", linewidth=0.8)
+        axis.set_ylim(-1, 1)
+        axis.tick_params(axis="x", labelrotation=30)
+    grid.figure.suptitle(f"Table 1 on our data (95% intervals over {classes} classes and the seeds)", y=1.02)
+    exp.figure("table1", grid.figure)
+
+
+def summarise(exp, runs, classes: int) -> list[dict]:
     cfg = exp.config
     paper_rows = {("long-tailed", 0): "CIFAR-10-LT ResNet-18", ("long-tailed", 1): "CIFAR-10-LT ResNet-34",
                   ("balanced", 0): "CIFAR-10 ResNet-18", ("balanced", 1): "CIFAR-10 ResNet-34"}
@@ -77,52 +115,49 @@ def summarise(exp, runs) -> list[dict]:
         paper = paper_rows.get((kind, index))
         column = {"N": "N", "E_n": "E_n", "W": "W", "S'": "S'"}.get(predictor, predictor.replace("S alpha=", "S alpha="))
         paper_r = paper_value("Table 1", paper, column)[0] if paper else None
-        if np.isnan(rs).all():
-            text = "undefined"
-        else:
-            mean, low, high = mean_interval(rs)
-            text = f"{mean:.3f} [{low:.3f}, {high:.3f}]" if np.isfinite(low) else f"{mean:.3f}"
+        interval = correlation_interval(rs, classes)
         summary.append({"set": kind, "backbone": label, "space": space, "predictor": predictor,
-                        "r (mean [95%])": text, "seeds": len(rs), "paper": "" if paper_r is None else paper_r})
+                        "r (mean [95%])": interval_text(interval), "seeds": len(rs),
+                        "paper": "" if paper_r is None else paper_r})
         if space == "feature" and paper and predictor in ("N", "S'", f"S alpha={_claim_alpha(cfg, kind):g}"):
             exp.paper_check(f"table1_{kind}_{label}_{predictor}", f"r(accuracy, {predictor}), {kind}, {label}, "
-                            "feature space", float(np.nanmean(rs)) if not np.isnan(rs).all() else None,
+                            "feature space", None if np.isnan(interval[0]) else interval[0],
                             "Table 1", paper, column, undefined_reason="the predictor is constant on balanced data, "
                             "so Pearson's r is undefined (the paper prints a number)")
-    # Claims, per backbone and space.
-    for (kind, index, label, space, predictor), members in groups.items():
-        alpha = _claim_alpha(cfg, kind)
-        if predictor != f"S alpha={alpha:g}":
-            continue
-        s = np.array([m["r"] for m in members])
-        if kind == "long-tailed":
-            for baseline in ("N", "E_n"):
-                other = np.array([m["r"] for m in groups[(kind, index, label, space, baseline)]])
-                mean, low, _ = mean_interval(s - other)
-                held = bool(low > 0) if np.isfinite(low) else None
-                exp.claim(f"lt_S_beats_{baseline}_{label}_{space}", f"long-tailed, {label}, {space} space: r(S, acc) "
-                          f"> r({baseline}, acc), alpha {alpha:g} (95% interval of the difference above 0)", held,
-                          f"{mean:+.3f} [{low:+.3f}]", reason=_reason(held, mean))
-        else:
-            for name, values in (("S'", np.array([m["r"] for m in groups[(kind, index, label, space, "S'")]])),
-                                 (f"S alpha={alpha:g}", s)):
-                mean, low, _ = mean_interval(values)
-                held = bool(low > 0) if np.isfinite(low) else None
-                exp.claim(f"balanced_{name}_positive_{label}_{space}", f"balanced, {label}, {space} space: "
-                          f"r({name}, acc) > 0 (95% interval above 0)", held, f"{mean:.3f} [{low:.3f}]",
-                          reason=_reason(held, mean))
     return summary
+
+
+def claims(runs, pairs, cfg, classes: int) -> list[dict]:
+    """Table 1's claims per backbone and space, as intervals for Experiment.claim_interval (threshold 0)."""
+    def rs(kind, index, space, predictor, rows=runs, column="r"):
+        chosen = sorted((r for r in rows if (r["set"], r["index"], r["space"], r["predictor"]) ==
+                         (kind, index, space, predictor)), key=lambda r: r["seed"])
+        return np.array([r[column] for r in chosen])
+
+    out = []
+    for kind, index, label, space in sorted({(r["set"], r["index"], r["backbone"], r["space"]) for r in runs}):
+        alpha = _claim_alpha(cfg, kind)
+        claimed = f"S alpha={alpha:g}"
+        if kind == "long-tailed":
+            for baseline in BASELINES:
+                triple = dependent_difference_interval(rs(kind, index, space, claimed), rs(kind, index, space, baseline),
+                                                       rs(kind, index, space, baseline, pairs, "r with S"), classes)
+                out.append({"id": f"lt_S_beats_{baseline}_{label}_{space}", "triple": triple, "signed": True,
+                            "description": f"long-tailed, {label}, {space} space: r(S, acc) > r({baseline}, acc), alpha "
+                            f"{alpha:g} (z(r_S) - z(r_{baseline}), Steiger's dependent test over {classes} classes, "
+                            "paired over seeds; 95% interval above 0)"})
+        else:
+            for name in ("S'", claimed):
+                out.append({"id": f"balanced_{name}_positive_{label}_{space}",
+                            "triple": correlation_interval(rs(kind, index, space, name), classes),
+                            "description": f"balanced, {label}, {space} space: r({name}, acc) > 0 (Fisher z over "
+                            f"{classes} classes and the seeds; 95% interval above 0)"})
+    return out
 
 
 def _claim_alpha(cfg, kind):
     return cfg["claim_alpha_long_tailed"] if kind == "long-tailed" else cfg["claim_alpha_balanced"]
 
-
-def _reason(held, mean):
-    if held is None:
-        return "one seed: no interval"
-    return "" if held else ("mean in the claimed direction but the interval includes 0" if mean > 0 else
-                            "the opposite of the claim on average")
 
 
 if __name__ == "__main__":

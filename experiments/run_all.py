@@ -1,22 +1,31 @@
 """Run every experiment under one profile, one progress line each, then write results/REPORT.md.
 
     python experiments/run_all.py --profile quick [--strict] [--only NAME ...]
+    python experiments/run_all.py --profile quick --compare [--only NAME ...]   # regression check
 
 Each experiment runs in its own process (a crash in one does not stop the others) and writes only its own
 folder; the report collects their checks. --strict exits 1 when any check is not held or an experiment failed.
+
+--compare reruns the experiments into a fresh folder with a fresh model cache (nothing reused), leaves results/
+untouched, and reports every number that moved beyond its tolerance from the committed results beside the paper's
+value (experiments/regression.py: the committed seed interval for trained numbers, a float tolerance for
+deterministic ones) and every claim whose verdict changed; COMPARE.md / COMPARE.csv in the rerun folder. It exits 1
+when anything moved.
 """
 import argparse
 import csv
 import json
+import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from semscale.report import atomic_write_bytes, atomic_write_text, git_commit, markdown_table  # noqa: E402
+from semscale.report import atomic_write_bytes, atomic_write_text, git_commit, markdown_table, write_table  # noqa: E402,E501
 
 # (script, what it reproduces, quick-profile budget in minutes)
 EXPERIMENTS = [
@@ -54,8 +63,11 @@ def write_report(results: Path, profile: str, outcomes: list[dict]) -> Path:
              f"`python experiments/run_all.py --profile {profile}`. Every number below comes from the experiment's "
              "own folder; the commit and date columns are those of the run that wrote it (its record.json also has "
              "the seeds, wall time and machine).\n",
-             "A `claim` is the paper's qualitative statement checked on our data; a `paper` check compares with "
-             "the paper's printed number and is judged only under the paper profile.\n",
+             "A `claim` is the paper's qualitative statement checked on our data, held only when the lower bound of "
+             "its 95% interval clears the claim's threshold (correlations on Fisher's z over classes and seeds, "
+             "accuracies and their paired differences as t-intervals over seeds kept inside their range; "
+             "semscale/stats.py); a `paper` check compares with the paper's printed number and is judged only "
+             "under the paper profile.\n",
              "## Summary\n"]
     summary = [{"experiment": f"[{o['name']}]({o['link']}/)", "reproduces": o["what"], "status": o["status"],
                 "held": o["held"], "not held": o["not_held"], "not run": o["not_run"],
@@ -117,26 +129,19 @@ def update_readme(provenance: str, summary: str, outcomes: list[dict]) -> None:
     atomic_write_text(readme, text[:start] + block + text[end:])
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--profile", choices=["smoke", "quick", "paper"], default="quick")
-    parser.add_argument("--strict", action="store_true", help="exit 1 when a check is not held or a run failed")
-    parser.add_argument("--only", nargs="*", default=None, help="run only these experiments (report keeps others)")
-    parser.add_argument("--results", default=str(ROOT / "results"), help="results folder (default results/)")
-    args = parser.parse_args()
-    results = Path(args.results).resolve()
-    selected = [e for e in EXPERIMENTS if args.only is None or e[0] in args.only]
+def run_experiments(selected, results: Path, profile: str, env=None) -> list[dict]:
+    """Run the selected experiments into results/<folder>; an outcome (status, checks, record) for every experiment."""
     outcomes = []
     for number, (name, what, budget) in enumerate(EXPERIMENTS, 1):
-        folder = output_dir(results, name, args.profile)
+        folder = output_dir(results, name, profile)
         outcome = {"name": name, "what": what, "link": folder.name, "seconds": 0.0,
                    "status": "ok", "error": ""}
         if (name, what, budget) in selected:
             print(f"[{number}/{len(EXPERIMENTS)}] {name} (budget {budget} min) ...", end=" ", flush=True)
             started = time.time()
             run = subprocess.run([sys.executable, str(ROOT / "experiments" / f"{name}.py"), "--profile",
-                                  args.profile, "--quiet", "--out", str(folder)], cwd=ROOT, capture_output=True,
-                                 text=True)
+                                  profile, "--quiet", "--out", str(folder)], cwd=ROOT, capture_output=True,
+                                 text=True, env=env)
             outcome["seconds"] = time.time() - started
             if run.returncode != 0:
                 outcome["status"], outcome["error"] = "failed", (run.stderr.strip().splitlines() or ["?"])[-1]
@@ -152,11 +157,65 @@ def main() -> int:
                        not_held=sum(c["verdict"] == "not held" for c in checks),
                        not_run=sum(c["verdict"] == "not run" for c in checks))
         if (name, what, budget) in selected:
-            over = " OVER BUDGET" if outcome["seconds"] > 60 * budget and args.profile == "quick" else ""
+            over = " OVER BUDGET" if outcome["seconds"] > 60 * budget and profile == "quick" else ""
             print(f"{outcome['status']} in {outcome['seconds'] / 60:.1f} min{over}: {outcome['held']} held, "
                   f"{outcome['not_held']} not held, {outcome['not_run']} not run"
                   + (f" ({outcome['error']})" if outcome["error"] else ""), flush=True)
         outcomes.append(outcome)
+    return outcomes
+
+
+def compare(selected, committed: Path, profile: str, rerun: Path | None, keep_cache: bool) -> int:
+    """Rerun into `rerun` (a fresh folder) with a fresh model cache, then report what moved from `committed`."""
+    from regression import COLUMNS, compare_folders
+
+    rerun = Path(rerun) if rerun else Path(tempfile.mkdtemp(prefix=f"semscale-rerun-{profile}-"))
+    env = dict(os.environ)
+    if not keep_cache:  # a cached model would be reused and agree with itself: train everything again
+        from semscale.data.paths import cache_dir
+
+        cache = rerun / ".cache"
+        cache.mkdir(parents=True, exist_ok=True)
+        if (cache_dir() / "pointclouds").exists() and not (cache / "pointclouds").exists():
+            (cache / "pointclouds").symlink_to(cache_dir() / "pointclouds")  # data, not models
+        env["SEMSCALE_CACHE"] = str(cache)
+    outcomes = run_experiments(selected, rerun, profile, env)
+    folders = [output_dir(rerun, name, profile).name for name, _, _ in selected]
+    compared, moved = compare_folders(committed, rerun, folders)
+    title = (f"Regression check ({profile}): rerun at `{git_commit()}` against {committed}; {compared} numbers "
+             f"compared, {len(moved)} moved beyond their tolerance or changed")
+    write_table(moved, COLUMNS, rerun / "COMPARE", title=title,
+                note="Tolerances: experiments/regression.py (committed seed interval for trained numbers, float "
+                     "rtol 1e-6 for deterministic ones; timings are not compared).")
+    print(title)
+    if moved:
+        print(markdown_table(moved, COLUMNS))
+    print(f"comparison: {rerun / 'COMPARE.md'}")
+    failed = any(o["status"] == "failed" for o in outcomes)
+    return 1 if moved or failed else 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profile", choices=["smoke", "quick", "paper"], default="quick")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a check is not held or a run failed")
+    parser.add_argument("--only", nargs="*", default=None, help="run only these experiments (report keeps others)")
+    parser.add_argument("--results", default=str(ROOT / "results"), help="results folder (default results/); with "
+                        "--compare, the committed results compared against")
+    parser.add_argument("--compare", action="store_true", help="rerun into a fresh folder and report every number "
+                        "that moved beyond its tolerance from --results")
+    parser.add_argument("--rerun-into", default=None, help="with --compare: the rerun's folder (default: a new "
+                        "temporary folder)")
+    parser.add_argument("--keep-cache", action="store_true", help="with --compare: reuse cached models")
+    args = parser.parse_args(argv)
+    results = Path(args.results).resolve()
+    unknown = set(args.only or []) - {e[0] for e in EXPERIMENTS}
+    if unknown:
+        parser.error(f"--only: unknown experiment(s) {sorted(unknown)}; known: {[e[0] for e in EXPERIMENTS]}")
+    selected = [e for e in EXPERIMENTS if args.only is None or e[0] in args.only]
+    if args.compare:
+        return compare(selected, results, args.profile, args.rerun_into, args.keep_cache)
+    outcomes = run_experiments(selected, results, args.profile)
     report = write_report(results, args.profile, outcomes)
     print(f"report: {report}")
     failed = any(o["status"] == "failed" for o in outcomes)

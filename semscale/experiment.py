@@ -1,12 +1,15 @@
 """The experiment framework: profiles, configs beside each script, checks, atomic outputs, cached models.
 
-Each script under experiments/ builds an `Experiment`, reads `exp.config` (the profile's section of the TOML file
-beside it, with --set overrides), writes tables and figures through it, states its checks, and calls `finish()`.
+Each script under experiments/ builds an `Experiment`, reads `exp.config` (the `common` section of the YAML file
+beside it, deep-merged with the profile's section, then the --set overrides: `--set a.b=1`, `--set backbones.0.width=8`),
+writes tables and figures through it, states its checks, and calls `finish()`. `--print-config` prints the merged
+config and exits.
 Outputs go to results/<name>/ (quick profile) or results/<name>-<profile>/; nothing outside that folder is touched.
 
 Two kinds of check:
   paper  a value within tolerance of the paper's (meaningful under the paper profile; 'not run' otherwise)
-  claim  the paper's qualitative statement (an ordering, a sign, a monotone curve, a bound), under every profile
+  claim  the paper's qualitative statement (an ordering, a sign, a monotone curve, a bound), under every profile;
+         held only when the lower bound of its interval clears the threshold (semscale.stats.judge)
 """
 from __future__ import annotations
 
@@ -51,14 +54,59 @@ def paper_value(table: str, row: str, column: str) -> tuple[float, float]:
 
 
 def parse_override(text: str):
+    """`a.b=value` -> (["a", "b"], value), the value read as YAML (`[0, 1]`, `{label: x, width: 4}`, `3`, `adam`)."""
+    import yaml
+
     key, _, value = text.partition("=")
     if not key or not _:
         raise argparse.ArgumentTypeError(f"--set expects key=value, got {text!r}")
     try:
-        parsed = tomllib.loads(f"v = {value}")["v"]
-    except tomllib.TOMLDecodeError:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError:
         parsed = value
-    return key, parsed
+    return key.split("."), parsed
+
+
+def merge(base: dict, over: dict) -> dict:
+    """`over` on top of `base`; nested mappings merge key by key, everything else is replaced."""
+    merged = dict(base)
+    for key, value in over.items():
+        merged[key] = merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) \
+            else value
+    return merged
+
+
+def apply_override(config: dict, path: list[str], value, where: str) -> None:
+    """Set config[a][b]... = value; every step must exist (a typo is an error naming the known keys)."""
+    node = config
+    for depth, step in enumerate(path):
+        known = list(node) if isinstance(node, dict) else list(range(len(node))) if isinstance(node, list) else []
+        index = int(step) if isinstance(node, list) and step.lstrip("-").isdigit() else step
+        if index not in known:
+            dotted = ".".join(path[:depth + 1])
+            raise SystemExit(f"--set {'.'.join(path)}: {dotted} is not a setting of {where} (settings there: "
+                             f"{sorted(map(str, known))})")
+        if depth == len(path) - 1:
+            node[index] = value
+        else:
+            node = node[index]
+
+
+def read_config(script: Path) -> tuple[dict, Path]:
+    """The sections of the config beside a script: <name>.yaml (a <name>.toml is still read if no YAML exists)."""
+    import yaml
+
+    path = script.with_suffix(".yaml")
+    if not path.exists() and script.with_suffix(".toml").exists():
+        path = script.with_suffix(".toml")
+        return tomllib.loads(path.read_text()), path
+    try:
+        sections = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise SystemExit(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(sections, dict):
+        raise SystemExit(f"{path}: expected sections common / smoke / quick / paper / expected at the top level")
+    return sections, path
 
 
 def _fmt(value) -> str:
@@ -81,7 +129,9 @@ class Experiment:
                             help="smoke: seconds (tests); quick: embedded data on 2 CPU cores; paper: the paper's "
                             "datasets and settings")
         parser.add_argument("--set", action="append", type=parse_override, default=[], metavar="KEY=VALUE",
-                            help="override a config value (TOML syntax: seeds=[0,1], epochs=3)")
+                            help="override a config value, nested with dots, the value in YAML (seeds=[0,1], "
+                            "epochs=3, backbones.0.width=8)")
+        parser.add_argument("--print-config", action="store_true", help="print the merged config (YAML) and exit")
         parser.add_argument("--out", default=None, help="output folder (default results/<name>[-<profile>])")
         parser.add_argument("--force", action="store_true", help="retrain cached models")
         parser.add_argument("--strict", action="store_true", help="exit 1 when a check is not held")
@@ -89,16 +139,19 @@ class Experiment:
         parser.add_argument("--quiet", action="store_true", help="no progress bars")
         self.args = parser.parse_args(argv)
         self.profile = self.args.profile
-        config_path = self.script.with_suffix(".toml")
-        sections = tomllib.loads(config_path.read_text())
+        sections, config_path = read_config(self.script)
         if self.profile not in sections:
-            raise SystemExit(f"{config_path}: no [{self.profile}] section")
-        self.config = {**sections.get("common", {}), **sections[self.profile]}
-        for key, value in self.args.set:
-            if key not in self.config:
-                raise SystemExit(f"--set {key}: not a setting of {self.name} (settings: {sorted(self.config)})")
-            self.config[key] = value
+            raise SystemExit(f"{config_path}: no {self.profile} section")
+        self.config = merge(sections.get("common") or {}, sections[self.profile] or {})
+        for path, value in self.args.set:
+            apply_override(self.config, path, value, self.name)
         self.expected = sections.get("expected", {})
+        if self.args.print_config:
+            import yaml
+
+            print(yaml.safe_dump({"profile": self.profile, "config": self.config}, sort_keys=False,
+                                 default_flow_style=None), end="")
+            raise SystemExit(0)
         default = REPO / "results" / (folder if self.profile == "quick" else f"{folder}-{self.profile}")
         self.out = Path(self.args.out) if self.args.out else default
         self.checks: list[Check] = []
@@ -121,6 +174,15 @@ class Experiment:
         """A qualitative claim: held True/False, or None when it cannot be evaluated (reason says why)."""
         verdict = "not run" if held is None else ("held" if held else "not held")
         self.checks.append(Check(id, "claim", description, _fmt(paper), _fmt(ours), "", verdict, reason))
+
+    def claim_interval(self, id: str, description: str, triple, threshold: float = 0.0, paper="", digits: int = 3,
+                       signed: bool = False, note: str = "") -> None:
+        """A claim judged by the one rule: held when the interval's lower bound clears the threshold."""
+        from .stats import interval_text, judge
+
+        held, reason = judge(triple[1], threshold)
+        self.claim(id, description, held, interval_text(triple, digits, signed), paper,
+                   "; ".join(part for part in (reason, note) if part))
 
     def paper_check(self, id: str, description: str, ours, table: str, row: str, column: str,
                     reason_off_profile: str = "", undefined_reason: str = "") -> None:

@@ -1,7 +1,7 @@
 """Feature space: 64-d average-pooled backbone features (App. F.2) of a model trained on the data.
 
-Models are cached by dataset and training config in SEMSCALE_CACHE/models (the training checkpoint is the cache:
-a finished one is reused, an interrupted one resumes).
+Models are cached by dataset, training config and the code that trains in SEMSCALE_CACHE/models (the training
+checkpoint is the cache: a finished one is reused, an interrupted one resumes).
 """
 from __future__ import annotations
 
@@ -35,9 +35,35 @@ def dataset_fingerprint(dataset) -> str:
     return digest.hexdigest()[:12]
 
 
+# Modules that cannot change what a model learns: the dataset readers (their output is covered by the dataset's
+# content fingerprint), the command line, reporting, claim statistics and experiment plumbing.
+NOT_TRAINING = ("data/", "cli.py", "report.py", "experiment.py", "stats.py", "__init__.py", "__main__.py",
+                "validation.py", "selection.py", "sets.py", "evaluate.py")
+
+
+def training_code_files() -> list[Path]:
+    """Every .py under semscale/ (subpackages included) except NOT_TRAINING, in a fixed order."""
+    package = Path(__file__).resolve().parent
+    files = sorted(package.rglob("*.py"))
+    return [f for f in files if not any(f.relative_to(package).as_posix().startswith(n) for n in NOT_TRAINING)]
+
+
+def training_code_hash() -> str:
+    """Content hash of the code that trains: a cached model is reused only by the code that produced it."""
+    package = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in training_code_files():
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
+def model_path(train_set, config: TrainConfig) -> Path:
+    return cache_dir() / "models" / f"{dataset_fingerprint(train_set)}-{config.key()}-{training_code_hash()}.pt"
+
+
 def trained(train_set, config: TrainConfig, progress: bool = True, force: bool = False) -> Trainer:
     """A Trainer fitted on train_set with config, from the cache when it is there (force: retrain)."""
-    path = cache_dir() / "models" / f"{dataset_fingerprint(train_set)}-{config.key()}.pt"
+    path = model_path(train_set, config)
     if force:
         path.unlink(missing_ok=True)
     trainer = Trainer(config, train_set.images, train_set.labels, train_set.num_classes, path, progress)

@@ -1,7 +1,7 @@
-"""Everything that writes results: atomic files, CSV and Markdown tables, figures, and the run's record."""
+"""Everything that writes results: atomic files, tables (pandas DataFrames written as CSV and Markdown), figures
+(300 dpi PNG plus PDF), and the run's record."""
 from __future__ import annotations
 
-import csv
 import io
 import json
 import os
@@ -43,37 +43,59 @@ def format_value(value, digits: int = 4) -> str:
     return str(value)
 
 
-def markdown_table(rows: list[dict], columns: list[str], digits: int = 4) -> str:
-    head = "| " + " | ".join(columns) + " |\n|" + "|".join("---" for _ in columns) + "|\n"
-    body = "".join("| " + " | ".join(format_value(r.get(c, ""), digits) for c in columns) + " |\n" for r in rows)
+def as_frame(rows, columns: list[str] | None = None):
+    """A pandas DataFrame from a list of row dicts (only `columns`, in that order) or from a DataFrame."""
+    import pandas as pd
+
+    if isinstance(rows, pd.DataFrame):
+        return rows if columns is None else rows.loc[:, list(columns)]
+    rows = list(rows)
+    if columns is None:
+        columns = list(dict.fromkeys(key for row in rows for key in row))
+    # dtype object keeps each cell's Python type (an int column with a gap stays ints); a missing key is "".
+    return pd.DataFrame([[row.get(c, "") for c in columns] for row in rows], columns=list(columns), dtype=object)
+
+
+def markdown_table(rows, columns: list[str] | None = None, digits: int = 4) -> str:
+    """A Markdown table of rows (dicts or a DataFrame), floats rounded to `digits` (format_value)."""
+    frame = as_frame(rows, columns)
+    head = "| " + " | ".join(map(str, frame.columns)) + " |\n|" + "|".join("---" for _ in frame.columns) + "|\n"
+    body = "".join("| " + " | ".join(format_value(v, digits) for v in row) + " |\n"
+                   for row in frame.itertuples(index=False, name=None))
     return head + body
 
 
-def csv_text(rows: list[dict], columns: list[str]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({c: (repr(float(v)) if isinstance(v, (float, np.floating)) else v) for c, v in row.items()})
-    return buffer.getvalue()
+def csv_text(rows, columns: list[str] | None = None) -> str:
+    """Full-precision CSV (floats as Python's repr, nan as 'nan')."""
+    frame = as_frame(rows, columns)
+    return frame.to_csv(index=False, lineterminator="\n", na_rep="nan", float_format=None)
 
 
-def write_table(rows: list[dict], columns: list[str], stem, title: str = "", note: str = "") -> tuple[Path, Path]:
-    """stem.csv (full precision) and stem.md (rounded, with a title and a provenance note)."""
+def write_table(rows, columns: list[str] | None, stem, title: str = "", note: str = "") -> tuple[Path, Path]:
+    """stem.csv (full precision) and stem.md (rounded, with a title and a provenance note), from row dicts or a
+    DataFrame."""
     stem = Path(stem)
-    csv_path = atomic_write_text(stem.with_suffix(".csv"), csv_text(rows, columns))
-    parts = [f"# {title}\n\n" if title else "", markdown_table(rows, columns), f"\n{note}\n" if note else ""]
+    frame = as_frame(rows, columns)
+    csv_path = atomic_write_text(stem.with_suffix(".csv"), csv_text(frame))
+    parts = [f"# {title}\n\n" if title else "", markdown_table(frame), f"\n{note}\n" if note else ""]
     md_path = atomic_write_text(stem.with_suffix(".md"), "".join(parts))
     return csv_path, md_path
 
 
+FIGURE_DPI = 300
+
+
 def save_figure(figure, path) -> Path:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    """The figure as a 300 dpi PNG at `path` and a vector PDF beside it (same stem); returns the PNG's path."""
     import matplotlib.pyplot as plt
 
+    path = Path(path)
+    for target, kind in ((path.with_suffix(".png"), "png"), (path.with_suffix(".pdf"), "pdf")):
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format=kind, dpi=FIGURE_DPI, bbox_inches="tight")
+        atomic_write_bytes(target, buffer.getvalue())
     plt.close(figure)
-    return atomic_write_bytes(path, buffer.getvalue())
+    return path.with_suffix(".png")
 
 
 SOURCE_PATHS = ("semscale", "experiments", "tests", "run_all.sh", "run_tests.sh", "requirements.txt", "pyproject.toml")
@@ -93,12 +115,31 @@ def git_commit() -> str:
         return "unknown"
 
 
+def cpu_model() -> str:
+    """/proc/cpuinfo's "model name" (Linux), else platform.processor()."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.partition(":")[2].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def run_record(**fields) -> dict:
-    """Commit, date, machine and whatever the caller adds (profile, seeds, settings, wall time)."""
+    """Commit, date, machine (CPU and GPU model, cores, threads), the training-code hash that keys cached models,
+    and whatever the caller adds (profile, seeds, settings, wall time)."""
     import torch
 
+    from .features import training_code_hash
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {"commit": git_commit(), "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cores",
+            "cpu": cpu_model(), "gpu": gpu, "usable_cores": cores, "torch_threads": torch.get_num_threads(),
+            "SEMSCALE_THREADS": os.environ.get("SEMSCALE_THREADS", ""),
+            "training_code_hash": training_code_hash(),
             "python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__, **fields}
 
 

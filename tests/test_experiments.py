@@ -10,7 +10,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "experiments"))
 
+from regression import compare_folders  # noqa: E402
 from run_all import EXPERIMENTS, FOLDERS  # noqa: E402
+
+PINNED = ROOT / "tests" / "pinned" / "smoke"  # refresh: python tests/pinned/refresh.py <smoke results folder>
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +51,18 @@ def test_each_experiment_writes_checks_and_record(smoke_run, name):
     assert json.loads((folder / "config.json").read_text())["profile"] == "smoke"
 
 
+def test_smoke_outputs_match_the_pinned_ones(smoke_run):
+    """Every number of every smoke table within its tolerance of tests/pinned/smoke (experiments/regression.py, per
+    seed: rtol 1e-4 for trained numbers, 1e-6 for deterministic ones; timings aside), every verdict the same."""
+    _, results = smoke_run
+    folders = sorted(p.name for p in PINNED.iterdir() if p.is_dir())
+    assert len(folders) == len(EXPERIMENTS)
+    compared, moved = compare_folders(PINNED, results, folders, per_seed=True)
+    assert compared > 300
+    assert not moved, "\n".join(f"{m['experiment']}/{m['table']} {m['row']} {m['column']}: {m['committed']} -> "
+                                f"{m['rerun']} ({m['status']}, tolerance {m['tolerance']})" for m in moved[:30])
+
+
 def test_experiment_script_help_names_the_command():
     out = subprocess.run([sys.executable, str(ROOT / "experiments" / "pearson.py"), "--help"], cwd=ROOT,
                          capture_output=True, text=True).stdout
@@ -58,3 +73,46 @@ def test_unknown_override_is_refused():
     run = subprocess.run([sys.executable, str(ROOT / "experiments" / "stanford.py"), "--profile", "smoke",
                           "--set", "nonsense=1"], cwd=ROOT, capture_output=True, text=True)
     assert run.returncode != 0 and "not a setting of stanford" in run.stderr
+
+
+def test_print_config_merges_common_profile_and_nested_overrides():
+    import yaml
+
+    run = subprocess.run([sys.executable, str(ROOT / "experiments" / "pearson.py"), "--profile", "smoke",
+                          "--print-config", "--set", "backbones.0.width=8", "--set", "seeds=[3, 4]",
+                          "--set", "lr=0.5"], cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    printed = yaml.safe_load(run.stdout)
+    config = printed["config"]
+    assert printed["profile"] == "smoke"
+    assert config["imbalance"] == 10  # smoke's value over common's 200
+    assert config["alphas"] == [1.0, 1.5, 2.0, 2.5, 3.0]  # from common
+    assert config["backbones"] == [{"label": "SmallCNN-4", "backbone": "small_cnn", "width": 8}]
+    assert config["seeds"] == [3, 4] and config["lr"] == 0.5
+
+
+def test_override_helpers():
+    from semscale.experiment import apply_override, merge, parse_override
+
+    assert merge({"a": {"b": 1, "c": 2}, "d": [1]}, {"a": {"b": 5}, "d": [2]}) == {"a": {"b": 5, "c": 2}, "d": [2]}
+    assert parse_override("a.b=[1, 2]") == (["a", "b"], [1, 2])
+    assert parse_override("name=adam") == (["name"], "adam")
+    config = {"parents": {"tops": [0, 2]}, "backbones": [{"width": 4}]}
+    apply_override(config, ["parents", "tops"], [1], "x")
+    apply_override(config, ["backbones", "0", "width"], 16, "x")
+    assert config == {"parents": {"tops": [1]}, "backbones": [{"width": 16}]}
+    with pytest.raises(SystemExit, match="backbones.1 is not a setting of x"):
+        apply_override(config, ["backbones", "1", "width"], 1, "x")
+
+
+def test_every_config_is_yaml_with_the_profiles():
+    import yaml
+
+    for script in sorted((ROOT / "experiments").glob("*.py")):
+        config = script.with_suffix(".yaml")
+        if script.stem in ("run_all", "regression"):
+            continue
+        assert config.exists(), f"{script.name} has no {config.name}"
+        sections = yaml.safe_load(config.read_text())
+        assert {"smoke", "quick", "paper"} <= set(sections), config.name
+        assert config.read_text().startswith("#"), f"{config.name}: the comment saying what it reproduces is gone"

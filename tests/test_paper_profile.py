@@ -15,7 +15,7 @@ def test_pearson_paper_profile_on_miniature_cifar10(tmp_path):
         [sys.executable, str(ROOT / "experiments" / "pearson.py"), "--profile", "paper", "--quiet",
          "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "out"), "--set", "epochs=1",
          "--set", "seeds=[0]", "--set", "imbalance=3",
-         "--set", 'backbones=[{ label = "ResNet-18", backbone = "resnet18", width = 4 }]'],
+         "--set", "backbones=[{label: ResNet-18, backbone: resnet18, width: 4}]"],
         cwd=ROOT, capture_output=True, text=True, timeout=600,
         env={**__import__("os").environ, "SEMSCALE_CACHE": str(tmp_path / "cache")})
     assert run.returncode == 0, run.stderr[-2000:]

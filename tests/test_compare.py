@@ -1,0 +1,112 @@
+"""Regression checks (experiments/regression.py, run_all.py --compare) on constructed results folders."""
+import csv
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "experiments"))
+
+import regression  # noqa: E402
+
+
+def write(path: Path, rows: list[dict]):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def trained_rows(values_by_seed):
+    return [{"backbone": "B", "seed": seed, "m": 100, "top1": repr(value)} for seed, value in enumerate(values_by_seed)]
+
+
+def moved(tmp_path, folder, old_rows, new_rows, table="t"):
+    write(tmp_path / "old" / folder / f"{table}.csv", old_rows)
+    write(tmp_path / "new" / folder / f"{table}.csv", new_rows)
+    return regression.compare_folders(tmp_path / "old", tmp_path / "new", [folder])
+
+
+def test_trained_numbers_use_the_committed_seed_interval(tmp_path):
+    # Committed 0.80, 0.82, 0.84 (sd 0.02): tolerance t(0.975, 2) * 0.02 * sqrt(1/3 + 1/3) = 0.07027.
+    old = trained_rows([0.80, 0.82, 0.84])
+    count, rows = moved(tmp_path, "a", old, trained_rows([0.87, 0.88, 0.89]))  # mean moved by 0.06
+    assert count == 1 and rows == []
+    _, rows = moved(tmp_path, "b", old, trained_rows([0.89, 0.90, 0.91]))  # moved by 0.08
+    assert len(rows) == 1 and rows[0]["status"] == "moved" and rows[0]["row"] == "backbone=B | m=100"
+    assert rows[0]["tolerance"] == pytest.approx(4.302652729911275 * 0.02 * (2 / 3) ** 0.5, rel=1e-6)
+    assert rows[0]["difference"] == pytest.approx(0.08) and rows[0]["rule"] == "seed interval (k=3)"
+
+
+def test_one_seed_and_deterministic_numbers(tmp_path):
+    # The issue's example: SmallCNN-16 at m = 100 went from 0.7068 to 0.6641 (6% of the value; 5% allowed).
+    _, rows = moved(tmp_path, "a", trained_rows([0.7068]), trained_rows([0.6641]))
+    assert [r["status"] for r in rows] == ["moved"] and rows[0]["rule"].startswith("one seed")
+    _, rows = moved(tmp_path, "b", trained_rows([0.7068]), trained_rows([0.70]))
+    assert rows == []
+    # A volume (no seed column): a float tolerance.
+    volume = [{"m": 50, "class": 3, "volume": "96.03251356074308"}]
+    _, rows = moved(tmp_path, "c", volume, [{**volume[0], "volume": "96.03251356074309"}])
+    assert rows == []
+    _, rows = moved(tmp_path, "d", volume, [{**volume[0], "volume": "96.0330"}])
+    assert len(rows) == 1 and rows[0]["row"] == "m=50 | class=3" and rows[0]["column"] == "volume"
+
+
+def test_missing_rows_and_changed_verdicts_are_reported(tmp_path):
+    _, rows = moved(tmp_path, "a", [{"k": "x", "v": "0.5"}, {"k": "y", "v": "0.25"}], [{"k": "x", "v": "0.5"}])
+    assert [(r["row"], r["status"]) for r in rows] == [("k=y", "missing in rerun")]
+    checks = [{"id": "gain", "kind": "claim", "description": "d", "paper": "+4.8", "ours": "+1.40 [0.24, 2.55]",
+               "difference": "", "verdict": "held", "reason": ""}]
+    rerun = [{**checks[0], "ours": "-1.19 [-4.60, 2.22]", "verdict": "not held"}]
+    _, rows = moved(tmp_path, "b", checks, rerun, table="checks")
+    assert len(rows) == 1 and rows[0]["status"] == "verdict changed" and rows[0]["paper"] == "+4.8"
+    assert rows[0]["committed"] == "held: +1.40 [0.24, 2.55]" and rows[0]["rerun"].startswith("not held")
+
+
+def test_timings_are_not_compared(tmp_path):
+    speed = [{"backbone": "small_cnn", "ratio": "0.95"}]
+    checks = [{"id": "speed_CE", "paper": "", "ours": "0.95", "verdict": "held"},
+              {"id": "equal_tiny", "paper": "", "ours": "1e-9", "verdict": "held"}]
+    write(tmp_path / "old" / "bench" / "speed.csv", speed)
+    write(tmp_path / "new" / "bench" / "speed.csv", [{"backbone": "small_cnn", "ratio": "0.5"}])
+    write(tmp_path / "old" / "bench" / "checks.csv", checks)
+    write(tmp_path / "new" / "bench" / "checks.csv", [{**c, "verdict": "not held"} for c in checks])
+    _, rows = regression.compare_folders(tmp_path / "old", tmp_path / "new", ["bench"])
+    assert [r["row"] for r in rows] == ["equal_tiny"]  # the exactness claim is compared, the speed one is not
+
+
+def test_run_all_compare_flags_a_moved_number(tmp_path):
+    """run_all.py --compare on the deterministic stanford smoke run against the pinned results and an altered copy."""
+    pinned = ROOT / "tests" / "pinned" / "smoke"
+    committed = tmp_path / "committed"
+    shutil.copytree(pinned / "stanford-smoke", committed / "stanford-smoke")
+    command = [sys.executable, str(ROOT / "experiments" / "run_all.py"), "--profile", "smoke", "--compare",
+               "--only", "stanford", "--results", str(committed)]
+    run = subprocess.run(command + ["--rerun-into", str(tmp_path / "same")], cwd=ROOT, capture_output=True,
+                         text=True, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "0 moved" in run.stdout
+    table = committed / "stanford-smoke" / "ranking_vs_scale.csv"
+    table.write_text(table.read_text().replace("0.24444444444444444", "0.3", 1))
+    run = subprocess.run(command + ["--rerun-into", str(tmp_path / "moved")], cwd=ROOT, capture_output=True,
+                         text=True, timeout=600)
+    assert run.returncode == 1 and "1 moved" in run.stdout
+    assert "kendall_tau_vs_s=d" in (tmp_path / "moved" / "COMPARE.md").read_text()
+
+
+def test_pinned_mode_compares_each_seed_and_skips_timing_columns(tmp_path):
+    old = [{"method": "CE", "seed": 0, "top1": "80.0", "it_per_s": "20.0"},
+           {"method": "CE", "seed": 1, "top1": "40.0", "it_per_s": "20.0"}]
+    # Seed 0 up by 10, seed 1 down by 10: the mean is unchanged and the two-seed interval is huge, yet each seed moved.
+    new = [{**old[0], "top1": "90.0", "it_per_s": "50.0"}, {**old[1], "top1": "30.0", "it_per_s": "5.0"}]
+    _, rows = moved(tmp_path, "a", old, new)
+    assert rows == []
+    write(tmp_path / "new" / "a" / "t.csv", new)
+    _, rows = regression.compare_folders(tmp_path / "old", tmp_path / "new", ["a"], per_seed=True)
+    # it/s moved by far more, and is not compared.
+    assert sorted((r["row"], r["column"]) for r in rows) == [("method=CE | seed=0", "top1"),
+                                                             ("method=CE | seed=1", "top1")]
