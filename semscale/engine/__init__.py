@@ -8,13 +8,19 @@
     evaluation.py  predict / evaluate / train_and_evaluate
     trainer.py     Trainer: Alg. 2 with the DSB pool, DDP
     cli_config.py  `semscale train`: every TrainConfig field as an option, YAML configs, the CSV epoch log
-"""
-from .checkpoint import atomic_torch_save
-from .config import TrainConfig
-from .evaluation import evaluate, predict, to_tensor_images, train_and_evaluate
-from .loader import epoch_order
-from .optim import build_optimizer, build_schedule
-from .trainer import Trainer, seed_everything
 
-__all__ = ["TrainConfig", "Trainer", "predict", "evaluate", "train_and_evaluate", "to_tensor_images", "epoch_order",
-           "seed_everything", "atomic_torch_save", "build_optimizer", "build_schedule"]
+Names are imported lazily, so that `semscale --help` (which reads cli_config) does not import torch.
+"""
+import importlib
+
+EXPORTS = {"TrainConfig": "config", "Trainer": "trainer", "seed_everything": "trainer", "predict": "evaluation",
+           "evaluate": "evaluation", "train_and_evaluate": "evaluation", "to_tensor_images": "evaluation",
+           "epoch_order": "loader", "atomic_torch_save": "checkpoint", "build_optimizer": "optim",
+           "build_schedule": "optim"}
+__all__ = list(EXPORTS)
+
+
+def __getattr__(name):
+    if name not in EXPORTS:
+        raise AttributeError(f"module 'semscale.engine' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{EXPORTS[name]}", __name__), name)

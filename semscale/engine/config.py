@@ -17,9 +17,13 @@ ENGINE_FIELDS = ("device", "amp", "workers", "channels_last", "sync_bn", "determ
                  "mix", "mix_alpha", "image_size", "pretrained", "stem")
 NOT_HASHED = ("workers",)
 
-# Choices of the engine fields (the original ones are checked where they are used: build_loss, build_optimizer...).
-CHOICES = {"amp": ("off", "bf16", "fp16"), "channels_last": ("auto", "on", "off"),
-           "augment": ("none", "cifar", "imagenet"), "mix": ("none", "mixup", "cutmix")}
+# Allowed values (the command line's choices). __post_init__ checks the engine fields; the original ones are
+# checked where they are used (build_loss, build_weighting, build_optimizer, ...), which also accept other spellings.
+CHOICES = {"task": ("classification", "metric"), "head": ("linear", "cosine"),
+           "loss": ("ce", "focal", "ldam", "bs", "nsm", "st"), "weighting": ("none", "cb", "dsb", "dsb1", "cdb"),
+           "optimizer": ("adam", "sgd"), "schedule": ("exp", "linear", "none"), "amp": ("off", "bf16", "fp16"),
+           "channels_last": ("auto", "on", "off"), "augment": ("none", "cifar", "imagenet"),
+           "mix": ("none", "mixup", "cutmix")}
 
 
 @dataclass
@@ -59,9 +63,9 @@ class TrainConfig:
     stem: str = "auto"                # auto | cifar (3x3 stride-1, no max-pool) | imagenet
 
     def __post_init__(self):
-        for name, allowed in CHOICES.items():
-            value = getattr(self, name)
-            if value not in allowed:
+        for name in ENGINE_FIELDS:
+            value, allowed = getattr(self, name), CHOICES.get(name)
+            if allowed and value not in allowed:
                 raise ValueError(f"TrainConfig.{name} = {value!r}: expected one of {', '.join(allowed)}")
         if self.mix != "none" and self.task != "classification":
             raise ValueError("TrainConfig.mix: MixUp/CutMix mix class labels; use it with task 'classification'")
