@@ -26,7 +26,12 @@ def resolve_device(name: str = "auto") -> torch.device:
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda":
         name = f"cuda:{local_rank()}"
-    device = torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise ValueError(f"TrainConfig.device = {name!r}: expected auto, cpu, cuda or cuda:N")
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(f"TrainConfig.device = {name!r}, but this machine has no CUDA device; use 'auto' or "
@@ -34,8 +39,6 @@ def resolve_device(name: str = "auto") -> torch.device:
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise ValueError(f"TrainConfig.device = {name!r}: only {torch.cuda.device_count()} CUDA devices here")
         torch.cuda.set_device(device)
-    elif device.type != "cpu":
-        raise ValueError(f"TrainConfig.device = {name!r}: expected auto, cpu, cuda or cuda:N")
     return device
 
 
