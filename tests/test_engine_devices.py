@@ -43,6 +43,7 @@ def test_threads_from_config_then_environment(monkeypatch):
         devices.thread_count(0)
 
 
+@pytest.mark.filterwarnings("ignore:torch.cuda.amp.GradScaler is enabled")
 def test_amp_and_channels_last_rules():
     cpu, gpu = torch.device("cpu"), torch.device("cuda:0")
     with pytest.raises(ValueError, match="'fp16' needs a CUDA device"):
