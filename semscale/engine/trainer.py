@@ -37,14 +37,9 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def network_options(config: TrainConfig) -> dict:
-    """build_network's keyword arguments beyond the original ones, passed only when set (older builders lack them)."""
-    options = {}
-    if config.pretrained:
-        options["pretrained"] = config.pretrained
-    if config.stem != "auto":
-        options["stem"] = config.stem
-    return options
+def network_options(config: TrainConfig, image_size) -> dict:
+    """build_network's pretrained weights and stem; the input size lets stem 'auto' pick the CIFAR stem at 32 x 32."""
+    return {"pretrained": config.pretrained or None, "stem": config.stem, "image_size": image_size}
 
 
 class Trainer:
@@ -62,11 +57,11 @@ class Trainer:
         configure_runtime(self.device, config.deterministic, config.threads)
         check_amp(config.amp, self.device)
         rank, size = world()
-        channels = self._load_source(train_images, train_labels, num_classes, rank, size)
+        channels, image_size = self._load_source(train_images, train_labels, num_classes, rank, size)
         self.counts = np.bincount(self.labels.numpy(), minlength=self.num_classes)
         seed_everything(config.seed)
         network = build_network(config.backbone, self.num_classes, channels, config.task, config.head,
-                                config.width, **network_options(config))
+                                config.width, **network_options(config, image_size))
         self.channels_last = use_channels_last(config.channels_last, self.device, config.amp)
         network = network.to(self.device, memory_format=torch.channels_last if self.channels_last
                              else torch.preserve_format)
@@ -92,7 +87,7 @@ class Trainer:
     # ------------------------------------------------------------------ set-up
 
     def _load_source(self, train_images, train_labels, num_classes, rank, size) -> int:
-        """Set labels, num_classes and the batch source; returns the image channel count."""
+        """Set labels, num_classes and the batch source; returns (image channels, input size or None if unknown)."""
         from ..data import LabelledDataset
 
         config = self.config
@@ -107,7 +102,7 @@ class Trainer:
                 sampler = EpochBatchSampler(len(dataset), config.batch_size, config.seed, rank, size, seeded=True)
                 self.source = StreamingBatches(transformed(dataset, config, train=True), sampler, self.device,
                                                config.workers)
-                return dataset.channels
+                return dataset.channels, config.image_size or None
         else:
             if train_labels is None or num_classes is None:
                 raise ValueError("Trainer: pass labels and num_classes with an image array, or a LabelledDataset")
@@ -116,7 +111,7 @@ class Trainer:
         self.images = train_images if isinstance(train_images, torch.Tensor) else to_tensor_images(train_images)
         sampler = EpochBatchSampler(len(self.labels), config.batch_size, config.seed, rank, size)
         self.source = InMemoryBatches(self.images, self.labels, sampler, self.device)
-        return self.images.shape[1]
+        return self.images.shape[1], tuple(self.images.shape[2:4])
 
     def _distribute(self, network):
         """DDP over torchrun's ranks (optionally with SyncBatchNorm), on this rank's GPU when there is one."""
