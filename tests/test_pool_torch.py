@@ -18,9 +18,10 @@ def _stream(rng, steps, num_classes, dim):
         yield 1 + step // 8, features.astype(np.float32), labels
 
 
-def test_torch_pool_equals_numpy_pool_on_the_same_stream():
+@pytest.mark.parametrize("C", [12, 80])  # 80: the distance sums take the incremental rows, not a full recompute
+def test_torch_pool_equals_numpy_pool_on_the_same_stream(C):
     rng = np.random.default_rng(11)
-    C, d = 12, 6
+    d = 6
     reference = FeaturePool(C, d, warmup_epochs=2, alpha=2.0)
     ours = FeaturePool(C, d, warmup_epochs=2, alpha=2.0, device="cpu", backend="torch")
     assert ours.ops.name == "torch" and reference.ops.name == "numpy"
