@@ -102,3 +102,22 @@ def test_bf16_autocast_trains_on_the_cpu():
     assert np.isfinite([r["loss"] for r in b]).all() and a[0]["loss"] != b[0]["loss"]  # autocast was active
     assert abs(a[-1]["loss"] - b[-1]["loss"]) < 0.1 * a[-1]["loss"]  # and it still learns the same thing
     assert np.isfinite(mixed.pool.weights()).all()
+
+
+def test_torch_pool_inside_training_matches_the_numpy_pool(monkeypatch):
+    """The pool a GPU run uses (torch float64 on the features' device), driven by the Trainer on the CPU: it receives
+    the detached device tensors and gives the numpy pool's weights."""
+    import functools
+
+    from semscale.engine import trainer as trainer_module
+    from semscale.pool import FeaturePool
+
+    train = load_dataset("digits", "train")
+    host = Trainer(TrainConfig(**TINY), train, progress=False)
+    host.fit()
+    monkeypatch.setattr(trainer_module, "FeaturePool", functools.partial(FeaturePool, backend="torch"))
+    device = Trainer(TrainConfig(**TINY), train, progress=False)
+    assert device.pool.ops is not host.pool.ops
+    device.fit()
+    np.testing.assert_allclose(device.pool.weights(), host.pool.weights(), rtol=1e-6)
+    assert [r["loss"] for r in device.history] == pytest.approx([r["loss"] for r in host.history], rel=1e-6)

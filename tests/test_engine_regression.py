@@ -3,7 +3,9 @@
 tests/data/engine_regression_pin.json was written by the old in-memory CPU Trainer (commit 690f5da, one thread)
 before the engine existed. The in-memory path on the CPU with the same seed must give the same losses, accuracies,
 retrieval metrics and DSB pool weights: exactly on the machine kind that wrote the pin, to 1e-5 elsewhere (another
-CPU may pick other convolution kernels).
+CPU may pick other convolution kernels). The one exception is the DSB pool's weights, held to 1e-9: the pool
+rewrite merged from e3-pool (e0bc771) takes a class's distance to itself as exactly 0 instead of the rounding of
+the expanded square, which moves the weights by ~4e-10 relative (the losses and accuracies stay identical).
 """
 import json
 import subprocess
@@ -57,6 +59,10 @@ def test_in_memory_cpu_run_matches_the_pinned_numbers():
         if name.startswith("_"):
             continue
         if same_machine:
+            if "pool_weights" in expected:
+                np.testing.assert_allclose(now[name].pop("pool_weights"), expected["pool_weights"], rtol=1e-9,
+                                           atol=0)
+                expected = {k: v for k, v in expected.items() if k != "pool_weights"}
             assert now[name] == expected, name
         else:
             for key, value in expected.items():

@@ -4,8 +4,8 @@ Every epoch ends with an atomic checkpoint (checkpoint.py); a run started again 
 it and ends where an uninterrupted run would: the batch order, each sample's augmentation, each batch's MixUp /
 CutMix draw and the global generator (dropout) are all seeded from (seed, epoch, ...) when the epoch starts.
 
-Model, loss parameters and batches live on the device (devices.py); the host receives the pool's features (until
-the pool runs on the device) and, once an epoch, the summed loss and per-class hit counts.
+Model, loss parameters, batches and the DSB pool live on the device (devices.py); the host receives, once an epoch,
+the summed loss and per-class hit counts (and the class weights, which semscale.weighting reads as numpy).
 """
 from __future__ import annotations
 
@@ -72,8 +72,9 @@ class Trainer:
         self.schedule = build_schedule(config, self.optimizer)
         self.scaler = grad_scaler(self.device, config.amp)
         needs_pool = config.weighting in ("dsb", "dsb1")
-        self.pool = FeaturePool(self.num_classes, POOL_DIM, config.warmup_epochs, config.alpha) if needs_pool \
-            else None
+        # On a GPU the pool (features, float64 moments, log-determinants) lives there too: no host round trip.
+        self.pool = FeaturePool(self.num_classes, POOL_DIM, config.warmup_epochs, config.alpha,
+                                device=self.device) if needs_pool else None
         self.weighting = build_weighting(config.weighting, self.num_classes, self.counts, self.pool,
                                          **config.weighting_options)
         self.mixer = self._mixer() if config.mix != "none" else None
@@ -134,8 +135,8 @@ class Trainer:
     # ------------------------------------------------------------------ training
 
     def _pool_update(self, pooled: torch.Tensor, labels: torch.Tensor, epoch: int) -> None:
-        features, all_labels = gather_batch(pooled.float(), labels)
-        self.pool.update(features.cpu().numpy(), all_labels.cpu().numpy(), epoch)
+        features, all_labels = gather_batch(pooled.detach().float(), labels)
+        self.pool.update(features, all_labels, epoch)
 
     def train_step(self, images: torch.Tensor, labels: torch.Tensor, epoch: int, step: int = 0):
         """One iteration of Alg. 2 on this rank's share of a global batch: forward, pool update (all ranks'
