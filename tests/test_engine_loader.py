@@ -87,9 +87,16 @@ def test_augmentations_do_not_depend_on_workers_or_history():
     workers = epoch_batches(2, epoch=2)
     for (xa, ya), (xb, yb) in zip(main, workers, strict=True):
         assert torch.equal(xa, xb) and torch.equal(ya, yb)
-    # Another epoch draws other augmentations (and another order).
-    other = epoch_batches(0, epoch=3)
-    assert not torch.equal(torch.cat([x for x, _ in main]).sum(0), torch.cat([x for x, _ in other]).sum(0))
+    # Another epoch draws another augmentation for every sample (matched by index through the epochs' orders).
+    by_index = {}
+    for epoch, batches_ in ((2, main), (3, epoch_batches(0, epoch=3))):
+        images = torch.cat([x for x, _ in batches_])
+        for position, index in enumerate(epoch_order(40, 0, epoch).tolist()):
+            by_index.setdefault(index, []).append(images[position])
+    assert all(not torch.equal(a, b) for a, b in by_index.values())
+    base = torch.as_tensor(tiny_set().images[7], dtype=torch.float32).permute(2, 0, 1)
+    assert all(torch.allclose(x - base, (x - base).flatten()[0].expand_as(x), atol=1e-4)
+               for x in by_index[7])
 
 
 def test_seeded_samples_draw_from_the_given_seed():

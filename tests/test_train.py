@@ -105,3 +105,39 @@ def test_recall_at_k_by_hand():
     # Nearest of 0 is 1 (label 1: miss); of 1 is 0 (miss); of 2 is 3 (hit); of 3 is 2 (hit).
     assert recall_at_k(x, labels, ks=(1, 2)) == {1: 0.5, 2: 0.75}
     assert nmi(np.array([[0.0], [0.1], [5.0], [5.1]]), np.array([0, 0, 1, 1])) == pytest.approx(1.0)
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_resume_with_dropout_draws_what_an_uninterrupted_run_draws(tmp_path, monkeypatch):
+    """Epochs reseed the global generator from (seed, epoch): dropout after a resume matches the straight run."""
+    from semscale.engine import trainer as trainer_module
+    from semscale.train import Trainer
+
+    build = trainer_module.build_network
+
+    def with_dropout(*args, **kwargs):
+        network = build(*args, **kwargs)
+        network.backbone = torch.nn.Sequential(network.backbone, torch.nn.Dropout(0.5))
+        return network
+
+    monkeypatch.setattr(trainer_module, "build_network", with_dropout)
+    train = load_dataset("digits", "train")
+    config = TrainConfig(**{**TINY, "epochs": 2, "weighting": "none", "threads": 1})
+    straight = Trainer(config, train, progress=False)
+    straight.fit()
+
+    def stop(trainer, record):
+        raise Interrupt
+
+    with pytest.raises(Interrupt):
+        Trainer(config, train, checkpoint=tmp_path / "c.pt", progress=False).fit(on_epoch=stop)
+    torch.rand(5)  # the resuming process's global stream is elsewhere
+    resumed = Trainer(config, train, checkpoint=tmp_path / "c.pt", progress=False)
+    assert resumed.epoch == 1
+    resumed.fit()
+    assert [r["loss"] for r in resumed.history] == [r["loss"] for r in straight.history]
+    for p, q in zip(straight.network.parameters(), resumed.network.parameters()):
+        assert torch.equal(p, q)
