@@ -70,8 +70,17 @@ TRAIN = textwrap.dedent("""
     config = TrainConfig(width=4, epochs=2, batch_size=128, warmup_epochs=1, weighting="dsb")
     trainer = Trainer(config, train.images, train.labels, 10, progress=False)
     trainer.fit()
+    metric = Trainer(TrainConfig(width=4, epochs=1, batch_size=128, task="metric", loss="nsm", weighting="cdb"),
+                     train.images, train.labels, 10, progress=False)
+    metric.fit()
+    cdb = Trainer(TrainConfig(width=4, epochs=2, batch_size=128, weighting="cdb"), train.images, train.labels, 10,
+                  progress=False)
+    cdb.fit()
     json.dump({"weights": trainer.pool.weights().tolist(), "pool": len(trainer.pool),
-               "param": float(next(trainer.network.parameters()).sum())}, open(sys.argv[1] + f".{world()[0]}", "w"))
+               "param": float(next(trainer.network.parameters()).sum()),
+               "proxies": metric.criterion.proxies.detach().double().sum().item(),
+               "cdb_weights": cdb.weighting.weights.tolist()},
+              open(sys.argv[1] + f".{world()[0]}", "w"))
 """)
 
 
@@ -84,7 +93,8 @@ def test_training_under_torchrun(tmp_path):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     a, b = (json.load(open(tmp_path / f"out.{r}")) for r in range(2))
-    assert a == b  # identical pools, weights and (DDP-synchronised) parameters on both ranks
+    # Identical pools, weights, (DDP-synchronised) parameters, loss proxies and CDB weights (accuracy over all ranks)
+    assert a == b
     assert a["pool"] == 1347  # stage 2 keeps one epoch of the global batches: every training image once
     assert np.isfinite(a["weights"]).all()
 

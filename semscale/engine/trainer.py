@@ -166,14 +166,26 @@ class Trainer:
             if hasattr(self.criterion, "regularizer"):
                 loss = loss + self.criterion.regularizer()
         self.optimizer.zero_grad(set_to_none=True)
+        (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
+        if self.distributed:
+            self._average_loss_gradients()
         if self.scaler is not None:
-            self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
             self.scaler.update()
         else:
-            loss.backward()
             self.optimizer.step()
         return loss.detach(), outputs.detach(), labels
+
+    def _average_loss_gradients(self) -> None:
+        """The loss's own parameters (metric-learning proxies) sit outside DDP: average their gradients over the
+        ranks as DDP does for the model's, so every rank keeps the same proxies."""
+        import torch.distributed as dist
+
+        size = world()[1]
+        for parameter in self.criterion.parameters():
+            if parameter.grad is not None:
+                dist.all_reduce(parameter.grad)
+                parameter.grad /= size
 
     def step(self, global_batch: torch.Tensor, epoch: int):
         """train_step on this rank's chunk of a global batch of indices (in-memory path; kept for bench_dsb)."""
