@@ -67,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data-dir", default=None, help="folder searched first for datasets")
     t.add_argument("--out", default=None, help="metrics JSON (rank 0 only)")
     t.add_argument("--log", default=None, help="per-epoch CSV log (loss, lr, it/s, img/s, re-weighting share, test "
-                   "metrics); default results/train/<dataset>-<config key>/epochs.csv")
+                   "metrics); default: beside --out or --checkpoint as .epochs.csv, else "
+                   "results/train/<dataset>-<config key>/epochs.csv")
     t.add_argument("--eval-every", type=int, default=1, help="test metrics every N epochs in the log (0: only at "
                    "the end)")
     from .engine.cli_config import add_config_arguments
@@ -160,8 +161,12 @@ def cmd_train(args) -> int:
         test = load_dataset(args.target, "test", root=args.data_dir)
     if args.imbalance:
         train = train.subset(long_tailed_indices(train.labels, args.imbalance, seed=0))
-    log = Path(args.log) if args.log else (Path("results") / "train" /
-                                          f"{train.name.replace('/', '_')}-{config.key()}" / "epochs.csv")
+    if args.log:
+        log = Path(args.log)
+    elif args.out or args.checkpoint:
+        log = Path(args.out or args.checkpoint).with_suffix(".epochs.csv")
+    else:
+        log = Path("results") / "train" / f"{train.name.replace('/', '_')}-{config.key()}" / "epochs.csv"
     trainer = Trainer(config, train, None, train.num_classes, args.checkpoint)
     rank = world()[0]
     if rank == 0:
