@@ -29,6 +29,33 @@ def weighted_mean(per_sample: torch.Tensor, labels: torch.Tensor, class_weights)
     return (per_sample * weights[labels]).mean()
 
 
+def mixed_weighted_mean(per_sample_a: torch.Tensor, per_sample_b: torch.Tensor, labels_a: torch.Tensor,
+                        labels_b: torch.Tensor, lam, class_weights) -> torch.Tensor:
+    """Class-weighted batch loss of a MixUp / CutMix batch (Table 3):
+
+        mean_i [ lam_i * w[a_i] * L(z_i, a_i) + (1 - lam_i) * w[b_i] * L(z_i, b_i) ]
+
+    per_sample_a / _b: the per-sample losses against labels_a / labels_b; lam: a float (one per batch, as
+    semscale.mixing.BatchMixer gives) or a (B,) tensor; class_weights as in weighted_mean (normalised to sum to C,
+    None = the plain mixed loss lam * mean L_a + (1 - lam) * mean L_b).
+
+    Reading of "the DSB weight of a mixed sample": sample i is lam_i of class a_i and 1 - lam_i of class b_i, so its
+    total weight is the lambda-mixture lam_i w[a_i] + (1 - lam_i) w[b_i], and each class's share of that weight
+    multiplies that class's term of the mixed loss. This is (1) the weighted loss applied to each term of the usual
+    mixed criterion lam L(z, a) + (1 - lam) L(z, b), i.e. what DSB-CE gives when dropped into the MixUp/CutMix
+    reference code; (2) for cross-entropy, exactly the class-weighted cross-entropy with the soft target
+    lam e_a + (1 - lam) e_b, -sum_c w_c t_c log p_c (torch's cross_entropy with weight= and probability targets);
+    (3) equal to weighted_mean when lam = 1 or a_i = b_i. The other reading, the mixture weight times the whole mixed
+    loss, (lam w_a + (1 - lam) w_b)(lam L_a + (1 - lam) L_b), adds cross terms lam (1 - lam) w_b L_a that weight
+    class a's loss by class b's scale, which no single-label DSB loss contains.
+    """
+    if not torch.is_tensor(lam):
+        lam = torch.tensor(float(lam), dtype=per_sample_a.dtype, device=per_sample_a.device)
+    # weighted_mean is linear in the per-sample losses, so the two shares can go through it separately.
+    return weighted_mean(lam * per_sample_a, labels_a, class_weights) + \
+        weighted_mean((1 - lam) * per_sample_b, labels_b, class_weights)
+
+
 class Weighting:
     name = "none"
     needs_pool = False

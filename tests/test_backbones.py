@@ -100,11 +100,15 @@ def test_offline_pretrained_names_the_file_and_where_to_put_it(empty_caches, nam
     assert file in message and url_start in message and str(empty_caches / folder) in message
 
 
-def reference_resnet18(state):
+def reference_resnet18_features(state, rgb):
+    """torchvision's ResNet-18 with these weights, without its fc, on ImageNet-normalised RGB inputs."""
     net = imagenet_architecture("resnet18")
     net.load_state_dict(state)
     net.fc = nn.Identity()
-    return net.eval()
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        return net.eval()((rgb - mean) / std)
 
 
 def test_imagenet_weights_come_from_the_torch_hub_cache(empty_caches):
@@ -115,10 +119,8 @@ def test_imagenet_weights_come_from_the_torch_hub_cache(empty_caches):
     torch.save(state, cache / "resnet18-f37072fd.pth")
     net = build_network("resnet18", num_classes=5, in_channels=3, pretrained="imagenet", stem="imagenet").eval()
     x = torch.rand(2, 3, 32, 32)
-    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
     with torch.no_grad():
-        torch.testing.assert_close(net.backbone(x), reference_resnet18(state)((x - mean) / std))
+        torch.testing.assert_close(net.backbone(x), reference_resnet18_features(state, x))
 
 
 def test_pretrained_file_with_grey_inputs_sees_the_grey_image_as_rgb(tmp_path):
@@ -128,11 +130,8 @@ def test_pretrained_file_with_grey_inputs_sees_the_grey_image_as_rgb(tmp_path):
     net = build_network("resnet18", num_classes=5, in_channels=1, pretrained=str(tmp_path / "mine.pth"),
                         stem="imagenet").eval()
     grey = torch.rand(2, 1, 32, 32)
-    rgb = grey.repeat(1, 3, 1, 1)
-    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
     with torch.no_grad():
-        torch.testing.assert_close(net.backbone(grey), reference_resnet18(state)((rgb - mean) / std))
+        torch.testing.assert_close(net.backbone(grey), reference_resnet18_features(state, grey.repeat(1, 3, 1, 1)))
 
 
 def test_pretrained_googlenet_file_with_auxiliary_heads_loads(tmp_path):
@@ -150,3 +149,20 @@ def test_pretrained_file_errors_name_the_file(tmp_path):
     torch.save(imagenet_architecture("resnet34").state_dict(), tmp_path / "r34.pth")
     with pytest.raises((ValueError, RuntimeError), match="resnet18|size mismatch"):
         build_network("resnet18", 5, 3, pretrained=str(tmp_path / "r34.pth"))
+
+
+def test_bn_inception_follows_the_paper():
+    """Ioffe & Szegedy 2015, Fig. 5: inception 3a..5b, each the sum of its branch widths (1x1, 3x3, double 3x3,
+    pool projection or pass-through): 4c = 160 + 160 + 160 + 128 = 608 and 4e = 192 + 256 + 608 = 1056, as in the
+    Caffe release the metric-learning work uses, where the figure's output-size column rounds to 576 and 1024."""
+    expected = [(256, 28), (320, 28), (576, 14), (576, 14), (576, 14), (608, 14), (608, 14), (1056, 7), (1024, 7),
+                (1024, 7)]
+    net = build_network("bninception", num_classes=3, in_channels=3).eval()
+    units = [unit for stage in ("stage1", "stage2", "stage3")
+             for unit in getattr(net.backbone.features, stage).children()]
+    shapes = []
+    for unit in units:
+        unit.register_forward_hook(lambda module, inputs, output: shapes.append(tuple(output.shape[1:3])))
+    with torch.no_grad():
+        net(torch.rand(1, 3, 224, 224))
+    assert shapes == expected

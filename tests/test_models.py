@@ -44,6 +44,15 @@ def test_metric_task_pools_the_embedding_itself():
     assert embedding.shape == (3, POOL_DIM) and torch.equal(embedding, pooled)
 
 
+def test_metric_task_512d_embedding_pools_to_64d():
+    net = build_network("small_cnn", num_classes=5, in_channels=1, task="metric", width=4, embedding_dim=512).eval()
+    with torch.no_grad():
+        embedding, pooled = net(torch.rand(2, 1, 28, 28))
+    assert embedding.shape == (2, 512)
+    by_hand = torch.tensor([[embedding[b, 8 * j:8 * j + 8].sum().item() / 8 for j in range(64)] for b in range(2)])
+    torch.testing.assert_close(pooled, by_hand)
+
+
 def test_cosine_head_gives_cosines():
     net = build_network("small_cnn", num_classes=4, in_channels=1, head="cosine", width=4).eval()
     assert isinstance(net.head, CosineClassifier)

@@ -70,7 +70,7 @@ def torchvision_backbone(name: str, in_channels: int = 3) -> nn.Module:
 
 def build_network(backbone: str, num_classes: int, in_channels: int, task: str = "classification",
                   head: str = "linear", width: int = 32, pretrained=None, stem: str = "auto",
-                  image_size=None) -> Network:
+                  image_size=None, embedding_dim: int = POOL_DIM) -> Network:
     """Backbone + head; forward(x) -> (outputs, 64-d pool features).
 
     backbone    one of BACKBONES: 'small_cnn' (width = its channels) or a paper backbone (architectures.py)
@@ -78,6 +78,7 @@ def build_network(backbone: str, num_classes: int, in_channels: int, task: str =
                 naming the URL and where to save it), or a path to a .pth / .safetensors state dict
     stem        'auto' | 'cifar' | 'imagenet' (stems.py); 'auto' picks the CIFAR stem for the ResNet family when
                 image_size (int or (H, W)) is at most 32 x 32
+    embedding_dim  task 'metric' only: the embedding width (App. D.5.1 reports 64 and 512; the pool keeps 64)
     """
     body = build_backbone(backbone, in_channels, pretrained, stem, image_size, width)
-    return Network(body, num_classes, task, head)
+    return Network(body, num_classes, task, head, embedding_dim)
