@@ -28,7 +28,7 @@ HELP = {
     "channels-last memory format: auto (CUDA under amp), on, off", "sync_bn": "SyncBatchNorm across ranks (CUDA)",
     "deterministic": "deterministic algorithms, no cudnn autotuning", "threads": "torch CPU threads (0: "
     "SEMSCALE_THREADS or torch's default)", "augment": "none, cifar (crop + flip) or imagenet (RandomResizedCrop + "
-    "flip)", "mix": "none, mixup or cutmix", "mix_alpha": "Beta(alpha, alpha) of the mixing coefficient",
+    "flip)", "mix": "none, mixup, cutmix or mixup_cutmix", "mix_alpha": "Beta(alpha, alpha) of the mixing coefficient",
     "image_size": "input size (0: the dataset's own; file datasets need one, 224 for ImageNet-scale)",
     "pretrained": "'' (random init), imagenet, or a local weights file", "stem": "auto, cifar or imagenet stem"}
 

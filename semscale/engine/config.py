@@ -23,7 +23,7 @@ CHOICES = {"task": ("classification", "metric"), "head": ("linear", "cosine"),
            "loss": ("ce", "focal", "ldam", "bs", "nsm", "st"), "weighting": ("none", "cb", "dsb", "dsb1", "cdb"),
            "optimizer": ("adam", "sgd"), "schedule": ("exp", "linear", "none"), "amp": ("off", "bf16", "fp16"),
            "channels_last": ("auto", "on", "off"), "augment": ("none", "cifar", "imagenet"),
-           "mix": ("none", "mixup", "cutmix")}
+           "mix": ("none", "mixup", "cutmix", "mixup_cutmix")}
 
 
 @dataclass
@@ -56,7 +56,7 @@ class TrainConfig:
     deterministic: bool = True        # deterministic algorithms, no cudnn benchmark
     threads: int = 0                  # torch CPU threads; 0: SEMSCALE_THREADS when set, else torch's default
     augment: str = "none"             # none | cifar (crop with padding, flip) | imagenet (RandomResizedCrop, flip)
-    mix: str = "none"                 # none | mixup | cutmix (Table 3)
+    mix: str = "none"                 # none | mixup | cutmix | mixup_cutmix (one of the two a batch; Table 3)
     mix_alpha: float = 1.0            # Beta(alpha, alpha) of the mixing coefficient
     image_size: int = 0               # 0: the dataset's own size (file datasets need one: 224 for ImageNet-scale)
     pretrained: str = ""              # "" | "imagenet" | path of a local weights file

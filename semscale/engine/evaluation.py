@@ -38,7 +38,8 @@ def transformed(dataset, config, train: bool):
         return dataset.with_transform(None)  # the default: a float tensor in [0, 1] at the stored size
     from ..transforms import build_transform
 
-    return dataset.with_transform(build_transform(config.augment, config.image_size, dataset.channels, train))
+    size = config.image_size or None  # None: the stored size (augmentations that crop need a size)
+    return dataset.with_transform(build_transform(config.augment, size, dataset.channels, train))
 
 
 def evaluation_source(dataset, config):

@@ -145,7 +145,7 @@ class Trainer:
         images, labels = to_device(images, labels, self.device, self.channels_last)
         if self.mixer is not None:
             rank = world()[0]
-            generator = torch.Generator().manual_seed(derived_seed(self.config.seed, epoch, step, rank, 1))
+            generator = torch.Generator(self.device).manual_seed(derived_seed(self.config.seed, epoch, step, rank, 1))
             images, labels_a, labels_b, lam = self.mixer(images, labels, generator)
             # The pool stores a mixed image under its majority class: the label holding the larger share.
             labels = labels_a if lam >= 0.5 else labels_b
