@@ -121,3 +121,10 @@ def test_torch_pool_inside_training_matches_the_numpy_pool(monkeypatch):
     device.fit()
     np.testing.assert_allclose(device.pool.weights(), host.pool.weights(), rtol=1e-6)
     assert [r["loss"] for r in device.history] == pytest.approx([r["loss"] for r in host.history], rel=1e-6)
+
+
+def test_sync_batchnorm_on_cpus_is_refused_with_the_reason():
+    train = load_dataset("digits", "train")
+    trainer = Trainer(TrainConfig(**TINY, sync_bn=True), train, progress=False)  # one process: no DDP, no SyncBN
+    with pytest.raises(ValueError, match="SyncBatchNorm runs on CUDA devices only"):
+        trainer._distribute(trainer.network)
