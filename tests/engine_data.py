@@ -46,3 +46,20 @@ def list_file_dataset(root: Path, listing: str):
         labels.append(int(label))
         origins.append(f"{listing}:{number}")
     return FileImageDataset("imagenet-lt-mini", paths, labels, WNIDS, str(root), origins=origins)
+
+
+def kill_after_steps(optimizer_class, steps: int) -> None:
+    """Make this process die hard (SIGKILL, no cleanup) at its `steps`-th optimizer step: a crash mid-epoch."""
+    import os
+    import signal
+
+    count = {"n": 0}
+    original = optimizer_class.step
+
+    def step(self, *args, **kwargs):
+        count["n"] += 1
+        if count["n"] == steps:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return original(self, *args, **kwargs)
+
+    optimizer_class.step = step

@@ -40,24 +40,17 @@ def test_one_epoch_streams_through_two_workers_with_imagenet_augmentation(tmp_pa
 
 
 CHILD = textwrap.dedent("""
-    import json, os, signal, sys
+    import json, sys
     from pathlib import Path
     import torch
     sys.path.insert(0, sys.argv[5])
-    from engine_data import list_file_dataset
+    from engine_data import kill_after_steps, list_file_dataset
     from semscale import train as T
     config = T.TrainConfig(**json.loads(sys.argv[1]))
     checkpoint, out, kill_at = sys.argv[2], sys.argv[3], int(sys.argv[4])
     root = Path(sys.argv[6])
     if kill_at >= 0:
-        steps = {"n": 0}
-        original = torch.optim.SGD.step
-        def step(self, *a, **k):
-            steps["n"] += 1
-            if steps["n"] == kill_at:
-                os.kill(os.getpid(), signal.SIGKILL)
-            return original(self, *a, **k)
-        torch.optim.SGD.step = step
+        kill_after_steps(torch.optim.SGD, kill_at)
     train = list_file_dataset(root, "ImageNet_LT_train.txt")
     test = list_file_dataset(root, "ImageNet_LT_test.txt")
     result = T.train_and_evaluate(config, train, test, checkpoint=checkpoint if checkpoint != "-" else None,

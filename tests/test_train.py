@@ -17,23 +17,17 @@ ROOT = Path(__file__).resolve().parent.parent
 TINY = dict(backbone="small_cnn", width=4, epochs=3, batch_size=128, warmup_epochs=1, weighting="dsb", seed=3)
 
 CHILD = textwrap.dedent("""
-    import json, os, signal, sys
+    import json, sys
     import numpy as np, torch
     torch.set_num_threads(1)
     from semscale.data import load_dataset
     from semscale import train as T
     config = T.TrainConfig(**json.loads(sys.argv[1]))
     checkpoint, out, kill_at = sys.argv[2], sys.argv[3], int(sys.argv[4])
-    if kill_at >= 0:
-        # Die hard partway through training: after `kill_at` optimizer steps.
-        steps = {"n": 0}
-        original = torch.optim.Adam.step
-        def step(self, *a, **k):
-            steps["n"] += 1
-            if steps["n"] == kill_at:
-                os.kill(os.getpid(), signal.SIGKILL)
-            return original(self, *a, **k)
-        torch.optim.Adam.step = step
+    if kill_at >= 0:  # die hard partway through training: at the `kill_at`-th optimizer step
+        sys.path.insert(0, "tests")
+        from engine_data import kill_after_steps
+        kill_after_steps(torch.optim.Adam, kill_at)
     train, test = load_dataset("digits", "train"), load_dataset("digits", "test")
     result = T.train_and_evaluate(config, train, test, checkpoint=checkpoint if checkpoint != "-" else None,
                                   progress=False)
