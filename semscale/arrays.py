@@ -13,6 +13,11 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+import scipy.linalg  # noqa: F401  (its LAPACK is loaded before the BLAS thread limit below applies)
+
+from .parallel import hold_blas_to_setting
+
+hold_blas_to_setting()
 
 
 def is_tensor(array) -> bool:
