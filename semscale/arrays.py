@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-import scipy.linalg  # noqa: F401  (its LAPACK is loaded before the BLAS thread limit below applies)
+from scipy.linalg.lapack import dpotrf  # loaded before the BLAS thread limit below applies
 
 from .parallel import hold_blas_to_setting
 
@@ -105,8 +105,6 @@ class NumpyOps:
     def cholesky_diagonal_(self, matrices) -> tuple:
         """Cholesky factors' diagonals of symmetric positive definite matrices, factorised in place; and the
         indices where rounding made a matrix lose definiteness (their diagonal is left unspecified)."""
-        from scipy.linalg.lapack import dpotrf
-
         failed = []
         # LAPACK in place, one matrix at a time: numpy's batched cholesky copies each matrix in and out, which costs
         # more than the factorisation at d = 64. The transpose is the Fortran view of a symmetric matrix: no copy.

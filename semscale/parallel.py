@@ -47,8 +47,10 @@ def map_chunks(function, total: int, chunk: int, min_parallel: int) -> list:
     Below min_parallel the thread hand-off costs more than it saves (tens of microseconds), so it runs inline.
     """
     bounds = [(start, min(start + chunk, total)) for start in range(0, total, chunk)]
+    if total < min_parallel or len(bounds) < 2:
+        return [function(start, stop) for start, stop in bounds]
     threads = workers()
-    if threads == 1 or total < min_parallel or len(bounds) < 2:
+    if threads == 1:
         return [function(start, stop) for start, stop in bounds]
     global _executor, _executor_pid, _controller
     if _executor is None or _executor._max_workers != threads or _executor_pid != os.getpid():

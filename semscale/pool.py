@@ -104,8 +104,7 @@ class FeaturePool:
         dequeue = self.stage(epoch) >= 2 and len(self.batches) > 0
         removed, removed_labels = self.batches.popleft() if dequeue else (stored[:0], labels[:0])
         self.batches.append((stored, labels))
-        as64 = self.ops.asarray
-        changed = self.moments.exchange(as64(stored), labels, as64(removed), removed_labels, self.scale)
+        changed = self.moments.exchange(stored, labels, removed, removed_labels, self.scale)
         self.volumes[changed.classes] = changed.volumes
         self._refresh(changed.classes, changed.counts, changed.means_before, changed.counts_before > 0)
         self._weights = {}
