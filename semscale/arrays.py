@@ -135,20 +135,20 @@ class TorchOps:
 
         self.torch = torch
         self.device = torch.device(device)
-        self.float64 = torch.float64
 
-    def asarray(self, array, dtype=None):
-        dtype = {None: self.torch.float64, np.float64: self.torch.float64, np.float32: self.torch.float32,
-                 np.int64: self.torch.int64, bool: self.torch.bool}.get(dtype, dtype)
+    def asarray(self, array, dtype=np.float64):
         if not is_tensor(array):
             array = self.torch.from_numpy(np.ascontiguousarray(np.asarray(array)))
-        return array.detach().to(device=self.device, dtype=dtype)
+        return array.detach().to(device=self.device, dtype=self._dtype(dtype))
 
     def to_numpy(self, array) -> np.ndarray:
         return array.detach().cpu().numpy()
 
     def _dtype(self, dtype):
-        return {np.float64: self.torch.float64, np.int64: self.torch.int64, bool: self.torch.bool}.get(dtype, dtype)
+        """A torch dtype for a numpy one (torch dtypes pass through)."""
+        torch = self.torch
+        return {np.float64: torch.float64, np.float32: torch.float32, np.int64: torch.int64,
+                bool: torch.bool}.get(dtype, dtype)
 
     def zeros(self, shape, dtype=np.float64):
         return self.torch.zeros(_shape(shape), dtype=self._dtype(dtype), device=self.device)
