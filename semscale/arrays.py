@@ -34,6 +34,8 @@ class NumpyOps:
     distance_chunk = 128  # rows of a distance block per chunk
 
     def asarray(self, array, dtype=np.float64):
+        if type(array) is np.ndarray and array.dtype == dtype:  # the common case, without the checks below
+            return array
         if is_tensor(array):
             array = array.detach().cpu().numpy()
         return np.asarray(array, dtype=dtype)
@@ -76,7 +78,7 @@ class NumpyOps:
         return np.add.reduceat(values, starts, axis=0)
 
     def any(self, mask) -> bool:
-        return bool(np.any(mask))
+        return bool(mask.any())
 
     def first_true(self, mask) -> int:
         return int(np.argmax(mask))
@@ -231,11 +233,14 @@ def _shape(shape) -> tuple:
 
 
 NUMPY = NumpyOps()
+_TORCH: dict = {}  # device -> TorchOps
 
 
 def ops_for(*arrays):
     """The backend of the given arrays: torch on their device if any is a tensor, else numpy."""
     for array in arrays:
-        if is_tensor(array):
-            return TorchOps(array.device)
+        if type(array) is not np.ndarray and is_tensor(array):
+            if array.device not in _TORCH:
+                _TORCH[array.device] = TorchOps(array.device)
+            return _TORCH[array.device]
     return NUMPY
