@@ -13,6 +13,11 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+from scipy.linalg.lapack import dpotrf  # loaded before the BLAS thread limit below applies
+
+from .parallel import hold_blas_to_setting
+
+hold_blas_to_setting()
 
 
 def is_tensor(array) -> bool:
@@ -29,6 +34,8 @@ class NumpyOps:
     distance_chunk = 128  # rows of a distance block per chunk
 
     def asarray(self, array, dtype=np.float64):
+        if type(array) is np.ndarray and array.dtype == dtype:  # the common case, without the checks below
+            return array
         if is_tensor(array):
             array = array.detach().cpu().numpy()
         return np.asarray(array, dtype=dtype)
@@ -71,7 +78,7 @@ class NumpyOps:
         return np.add.reduceat(values, starts, axis=0)
 
     def any(self, mask) -> bool:
-        return bool(np.any(mask))
+        return bool(mask.any())
 
     def first_true(self, mask) -> int:
         return int(np.argmax(mask))
@@ -100,8 +107,6 @@ class NumpyOps:
     def cholesky_diagonal_(self, matrices) -> tuple:
         """Cholesky factors' diagonals of symmetric positive definite matrices, factorised in place; and the
         indices where rounding made a matrix lose definiteness (their diagonal is left unspecified)."""
-        from scipy.linalg.lapack import dpotrf
-
         failed = []
         # LAPACK in place, one matrix at a time: numpy's batched cholesky copies each matrix in and out, which costs
         # more than the factorisation at d = 64. The transpose is the Fortran view of a symmetric matrix: no copy.
@@ -132,20 +137,20 @@ class TorchOps:
 
         self.torch = torch
         self.device = torch.device(device)
-        self.float64 = torch.float64
 
-    def asarray(self, array, dtype=None):
-        dtype = {None: self.torch.float64, np.float64: self.torch.float64, np.float32: self.torch.float32,
-                 np.int64: self.torch.int64, bool: self.torch.bool}.get(dtype, dtype)
+    def asarray(self, array, dtype=np.float64):
         if not is_tensor(array):
             array = self.torch.from_numpy(np.ascontiguousarray(np.asarray(array)))
-        return array.detach().to(device=self.device, dtype=dtype)
+        return array.detach().to(device=self.device, dtype=self._dtype(dtype))
 
     def to_numpy(self, array) -> np.ndarray:
         return array.detach().cpu().numpy()
 
     def _dtype(self, dtype):
-        return {np.float64: self.torch.float64, np.int64: self.torch.int64, bool: self.torch.bool}.get(dtype, dtype)
+        """A torch dtype for a numpy one (torch dtypes pass through)."""
+        torch = self.torch
+        return {np.float64: torch.float64, np.float32: torch.float32, np.int64: torch.int64,
+                bool: torch.bool}.get(dtype, dtype)
 
     def zeros(self, shape, dtype=np.float64):
         return self.torch.zeros(_shape(shape), dtype=self._dtype(dtype), device=self.device)
@@ -228,11 +233,14 @@ def _shape(shape) -> tuple:
 
 
 NUMPY = NumpyOps()
+_TORCH: dict = {}  # device -> TorchOps
 
 
 def ops_for(*arrays):
     """The backend of the given arrays: torch on their device if any is a tensor, else numpy."""
     for array in arrays:
-        if is_tensor(array):
-            return TorchOps(array.device)
+        if type(array) is not np.ndarray and is_tensor(array):
+            if array.device not in _TORCH:
+                _TORCH[array.device] = TorchOps(array.device)
+            return _TORCH[array.device]
     return NUMPY

@@ -133,7 +133,7 @@ class ClassMoments:
     def exchange(self, added, added_labels, removed, removed_labels, scale: float | None = None) -> Exchange:
         """Add some samples and remove others (held before) in one pass; returns the changed classes with their
         counts, means and volumes (Eq. 3, with `scale` as s) after, and their counts and means before. Inputs are
-        validated float64 features and int64 labels (a feature pool's batches) of this object's backend.
+        validated float features and int64 labels (a feature pool's batches) of this object's backend.
 
         Each class's rows are centred on its current mean p (rows that enter an empty class: on their first row), so
         with signs +1 (added) and -1 (removed), u = sum s (z - p), G = sum s (z - p)(z - p)^T and n' = n + sum s:
@@ -147,7 +147,7 @@ class ClassMoments:
         """
         ops = self.ops
         scale = resolve_scale(scale, self.dim)
-        features = ops.cat([added, removed])
+        features = ops.asarray(ops.cat([added, removed]))  # float64 from here on
         labels = ops.cat([added_labels, removed_labels])
         if len(labels) == 0:
             nothing = ops.zeros(0)

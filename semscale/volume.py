@@ -10,6 +10,8 @@ fallback) and, when m < d, the m x m Gram form, which Sylvester's identity det(I
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .arrays import is_tensor, ops_for
@@ -57,7 +59,7 @@ def resolve_scale(scale, dim: int) -> float:
     if scale is None:
         return float(dim)
     scale = float(scale)
-    if not np.isfinite(scale) or scale <= 0:
+    if not math.isfinite(scale) or scale <= 0:
         raise ValueError(f"scale: must be a positive finite number, got {scale!r}")
     return scale
 
