@@ -134,6 +134,17 @@ def test_pretrained_file_with_grey_inputs_sees_the_grey_image_as_rgb(tmp_path):
         torch.testing.assert_close(net.backbone(grey), reference_resnet18_features(state, grey.repeat(1, 3, 1, 1)))
 
 
+def test_pretrained_with_cifar_stem_loads_all_but_conv1(tmp_path):
+    torch.manual_seed(3)
+    state = imagenet_architecture("resnet18").state_dict()
+    torch.save(state, tmp_path / "r18.pth")
+    net = build_network("resnet18", num_classes=5, in_channels=1, pretrained=str(tmp_path / "r18.pth"), image_size=32)
+    body = net.backbone[1]
+    assert body.conv1.kernel_size == (3, 3) and body.conv1.in_channels == 3  # grey is repeated to RGB first
+    torch.testing.assert_close(body.layer1[0].conv1.weight, state["layer1.0.conv1.weight"])
+    torch.testing.assert_close(body.bn1.running_var, state["bn1.running_var"])
+
+
 def test_pretrained_googlenet_file_with_auxiliary_heads_loads(tmp_path):
     import torchvision.models as tvm
 

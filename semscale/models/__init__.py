@@ -77,7 +77,8 @@ def build_network(backbone: str, num_classes: int, in_channels: int, task: str =
     pretrained  None (random init), 'imagenet' (the package's cached weights; a missing file raises one message
                 naming the URL and where to save it), or a path to a .pth / .safetensors state dict
     stem        'auto' | 'cifar' | 'imagenet' (stems.py); 'auto' picks the CIFAR stem for the ResNet family when
-                image_size (int or (H, W)) is at most 32 x 32
+                image_size (int or (H, W)) is at most 32 x 32; with pretrained weights the CIFAR stem's 3 x 3
+                conv1 starts from random weights (the 7 x 7 ImageNet kernel does not fit) and the rest is loaded
     embedding_dim  task 'metric' only: the embedding width (App. D.5.1 reports 64 and 512; the pool keeps 64)
     """
     body = build_backbone(backbone, in_channels, pretrained, stem, image_size, width)
