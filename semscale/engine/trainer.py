@@ -112,6 +112,7 @@ class Trainer:
         self.images = train_images if isinstance(train_images, torch.Tensor) else to_tensor_images(train_images)
         sampler = EpochBatchSampler(len(self.labels), config.batch_size, config.seed, rank, size)
         self.source = InMemoryBatches(self.images, self.labels, sampler, self.device)
+        self.images = self.source.images  # on a GPU, the device copy: trainer.model(trainer.images[i]) just works
         return self.images.shape[1], tuple(self.images.shape[2:4])
 
     def _distribute(self, network):
