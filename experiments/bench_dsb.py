@@ -10,6 +10,10 @@
    paper's way): equal weights, the speed-up, milliseconds a step, and the floor (the log-determinants and centre
    distances of just the classes a step touches).
 3. The pool's memory against the paper's float32 N x d.
+4. The re-weighting's share of a DSB-CE step per backbone (small CNN and the torchvision backbones of
+   semscale.models, tiny random images so that it stays fast): the pool update and weights timed inside the steps.
+5. On a GPU (when torch.cuda is available; else these rows say "not run" and why): the pool update plus weights at
+   both Table 10 sizes with the pool on the device (target: 5 ms at iNaturalist size), and DSB-CE over CE it/s.
 Pool features are synthetic (class centres plus noise, long-tailed labels): the cost does not depend on values.
 """
 import sys
@@ -23,21 +27,26 @@ import torch  # noqa: E402
 
 from semscale.data import long_tailed_counts, long_tailed_indices  # noqa: E402
 from semscale.experiment import Experiment  # noqa: E402
-from semscale.pool import FeaturePool, weights_from_scratch
+from semscale.models import TORCHVISION_BACKBONES  # noqa: E402
+from semscale.pool import FeaturePool, weights_from_scratch  # noqa: E402
 from semscale.scales import distance_sums  # noqa: E402
 from semscale.stats import judge, mean_interval  # noqa: E402
 from semscale.train import TrainConfig, Trainer, epoch_order  # noqa: E402
 
 
-def speed_ratio(exp, loss: str, cfg, backbone: str, blocks: int, block_iterations: int) -> dict:
-    """it/s of DSB-X and X, alternating blocks of iterations so both see the same machine load."""
+NO_GPU = "not run: no GPU on this machine (torch.cuda is unavailable)"
+
+
+def speed_ratio(exp, loss: str, cfg, backbone: str, blocks: int, block_iterations: int, **device) -> dict:
+    """it/s of DSB-X and X, alternating blocks of iterations so both see the same machine load. `device`: a
+    TrainConfig device option, when the Trainer has one."""
     full = exp.dataset(cfg["dataset"], "train")
     train = full.subset(long_tailed_indices(full.labels, 100, seed=0))
     task = "metric" if loss == "st" else "classification"
     trainers = {}
     for weighting in ("none", "dsb"):
         config = TrainConfig(task=task, loss=loss, weighting=weighting, backbone=backbone, width=cfg["width"],
-                             warmup_epochs=1, batch_size=cfg["batch_size"], seed=0)
+                             warmup_epochs=1, batch_size=cfg["batch_size"], seed=0, **device)
         trainer = Trainer(config, train.images, train.labels, train.num_classes, progress=False)
         if trainer.pool is not None:  # fill the pool with one epoch of features (stage 1), then time stage 3
             for batch in torch.split(epoch_order(len(train.labels), 0, 1), config.batch_size):
@@ -73,13 +82,19 @@ def speed_ratio(exp, loss: str, cfg, backbone: str, blocks: int, block_iteration
 
 
 def pool_at_scale(name: str, num_classes: int, pool_size: int, batch: int, imbalance: float, steps: int,
-                  baseline_steps: int, dim: int = 64, seed: int = 0) -> dict:
+                  baseline_steps: int, dim: int = 64, seed: int = 0, device=None) -> dict:
+    """One pool update plus weights; `device` None: the host pool fed numpy, else the pool on that torch device
+    fed tensors there (timed to the device's completion)."""
     rng = np.random.default_rng(seed)
     profile = np.array(long_tailed_counts(10_000, imbalance, num_classes), dtype=float)
     labels = rng.choice(num_classes, size=pool_size + steps * batch, p=profile / profile.sum())
     centres = rng.normal(size=(num_classes, dim)).astype(np.float32)
     features = centres[labels] + rng.normal(size=(len(labels), dim)).astype(np.float32)
-    pool = FeaturePool(num_classes, dim, warmup_epochs=1, alpha=2.0)
+    pool = FeaturePool(num_classes, dim, warmup_epochs=1, alpha=2.0, device=device)
+    if device is not None:
+        features, labels = torch.from_numpy(features).to(device), torch.from_numpy(labels).to(device)
+    synchronise = torch.cuda.synchronize if device is not None and torch.device(device).type == "cuda" else (
+        lambda: None)
     started = time.perf_counter()
     for start in range(0, pool_size, batch):  # stage 1: the first epoch fills the pool
         pool.update(features[start:start + batch], labels[start:start + batch], epoch=1)
@@ -90,10 +105,13 @@ def pool_at_scale(name: str, num_classes: int, pool_size: int, batch: int, imbal
     for step in range(steps):
         lo = pool_size + step * batch
         f, l = features[lo:lo + batch], labels[lo:lo + batch]
+        synchronise()
         started = time.perf_counter()
         touched = pool.update(f, l, epoch=2)
-        weights = pool.weights()
+        weights = pool.weights_tensor()
+        synchronise()
         incremental.append(time.perf_counter() - started)
+        weights = weights.cpu().numpy()
         # Floor: the work on the touched classes alone (their log-determinants and centre-distance rows).
         started = time.perf_counter()
         pool.moments.volumes(pool.scale, touched)
@@ -106,7 +124,8 @@ def pool_at_scale(name: str, num_classes: int, pool_size: int, batch: int, imbal
             max_rel = max(max_rel, float(np.max(np.abs(weights - reference) / reference)))
     memory = pool.nbytes()
     paper_memory = len(pool) * dim * 4
-    return {"size": name, "classes": num_classes, "pool": len(pool), "batch": batch,
+    return {"size": name, "device": "host (numpy)" if device is None else str(device), "classes": num_classes,
+            "pool": len(pool), "batch": batch,
             "incremental ms/step": 1000 * float(np.median(incremental)),
             "floor ms/step": 1000 * float(np.median(floor)),
             "from scratch ms/step": 1000 * float(np.median(scratch)),
@@ -123,6 +142,49 @@ SPEED_TARGET = 0.98  # DSB-X at >= 0.98 of X's it/s
 def speed_held(row) -> bool | None:
     """The speed claim by the one rule: the 95% interval's lower bound over blocks, not the mean, is >= the target."""
     return judge(row["ratio low"], SPEED_TARGET, inclusive=True)[0]
+
+
+def reweighting_share(backbone: str, num_classes: int, image_size: int, batch: int, steps: int,
+                      pool_size: int) -> dict:
+    """The re-weighting's share of a DSB-CE step with this backbone on tiny random images: the pool update and
+    weights timed inside the steps, as a fraction of them (after one untimed step). The pool is filled with
+    synthetic features first (its cost does not depend on their values) and the steps run in stage 3."""
+    rng = np.random.default_rng(0)
+    images = rng.random((batch * (steps + 1), image_size, image_size, 3), dtype=np.float32)
+    labels = np.arange(len(images)) % num_classes
+    config = TrainConfig(backbone=backbone, weighting="dsb", warmup_epochs=1, batch_size=batch, width=32, seed=0)
+    trainer = Trainer(config, images, labels, num_classes, progress=False)
+    fill_labels = rng.integers(0, num_classes, pool_size)
+    for start in range(0, pool_size, batch):
+        chunk = fill_labels[start:start + batch]
+        trainer.pool.update(rng.normal(size=(len(chunk), trainer.pool.dim)) + chunk[:, None], chunk, epoch=1)
+    batches = list(torch.split(torch.arange(len(images)), batch))
+    trainer.step(batches[0], epoch=3)
+    trainer.weighting_seconds = 0.0
+    started = time.perf_counter()
+    for indices in batches[1:]:
+        trainer.step(indices, epoch=3)
+    elapsed = time.perf_counter() - started
+    return {"backbone": backbone, "image size": image_size, "batch": batch, "classes": num_classes,
+            "steps": steps, "step ms": 1000 * elapsed / steps,
+            "re-weighting ms": 1000 * trainer.weighting_seconds / steps,
+            "re-weighting share": trainer.weighting_seconds / elapsed}
+
+
+def gpu_rows(exp, cfg) -> tuple[list, list]:
+    """Pool update plus weights with the pool on the GPU at each pool size, and DSB-CE over CE it/s on the GPU;
+    rows that say "not run" and why without one."""
+    if not torch.cuda.is_available():
+        pool_rows = [{"size": size["name"], "device": "cuda", "incremental ms/step": NO_GPU} for size in
+                     cfg["pool_sizes"]]
+        return pool_rows, [{"backbone": model["backbone"], "loss": "CE", "ratio": NO_GPU} for model in
+                           cfg["speed_models"]]
+    pool_rows = [pool_at_scale(**size, device="cuda") for size in cfg["pool_sizes"]]
+    if "device" not in TrainConfig.__dataclass_fields__:
+        reason = "not run: this Trainer has no device option (issue 9, item 1)"
+        return pool_rows, [{"backbone": model["backbone"], "loss": "CE", "ratio": reason}
+                           for model in cfg["speed_models"]]
+    return pool_rows, [speed_ratio(exp, "ce", cfg, **model, device="cuda") for model in cfg["speed_models"]]
 
 
 def main(argv=None) -> int:
@@ -154,7 +216,36 @@ def main(argv=None) -> int:
         exp.claim(f"speedup_{row['size']}", f"incremental at least 100x faster than from scratch ({row['size']})",
                   bool(row["speed-up"] >= 100), f"{row['speed-up']:.0f}x, {row['incremental ms/step']:.1f} ms/step "
                   f"(floor {row['floor ms/step']:.1f})")
+    shares = share_rows(cfg)
+    exp.table("reweighting_share", shares, list(shares[0]), title="Re-weighting share of a DSB-CE step per backbone",
+              note="Pool update plus weights timed inside Trainer.step, over the whole step; tiny random images "
+                   "(so the share is larger than at the paper's image sizes), C classes, stage 3. Target: at most "
+                   "0.02 (issue 9).")
+    for row in shares:
+        exp.claim(f"share_{row['backbone']}", f"the re-weighting takes at most 2% of a DSB-CE step ({row['backbone']}, "
+                  f"{row['image size']} px, batch {row['batch']})", bool(row["re-weighting share"] <= 0.02),
+                  f"{row['re-weighting share']:.4f} ({row['re-weighting ms']:.2f} of {row['step ms']:.1f} ms)")
+    gpu_pool, gpu_speed = gpu_rows(exp, cfg)
+    exp.table("gpu_pool_update", gpu_pool, list(gpu_pool[0]), title="On a GPU: one pool update plus weights, the "
+              "pool on the device", note="Target: within 5 ms at iNaturalist-2018 size (issue 9).")
+    exp.table("gpu_speed", gpu_speed, list(gpu_speed[0]), title="On a GPU: DSB-CE against CE in one run",
+              note="Interleaved blocks as in the speed table, with the Trainer on the GPU.")
+    for row in gpu_pool:
+        ms = row["incremental ms/step"]
+        measured = not isinstance(ms, str)
+        exp.claim(f"gpu_pool_{row['size']}", f"one pool update plus weights on the GPU within 5 ms ({row['size']})",
+                  bool(ms <= 5.0) if measured else None, f"{ms:.2f} ms" if measured else "",
+                  reason="" if measured else ms)
     return exp.finish()
+
+
+def share_rows(cfg) -> list:
+    """reweighting_share for each backbone the profile names ("all": the small CNN and every torchvision one)."""
+    share = dict(cfg["share"])
+    backbones = share.pop("backbones")
+    if backbones == "all":
+        backbones = ["small_cnn", *TORCHVISION_BACKBONES]
+    return [reweighting_share(backbone, **share) for backbone in backbones]
 
 
 if __name__ == "__main__":

@@ -70,29 +70,25 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--no-plot", action="store_true", help="skip the radar plot")
 
     t = commands.add_parser("train", help="train with a loss and a weighting (DSB included); torchrun-ready",
-                            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                             description="Train a model on a dataset with any base loss and weighting (DSB-X = --loss X "
-                            "--weighting dsb), checkpointing every epoch and resuming from --checkpoint. Runs "
+                            "--weighting dsb), checkpointing every epoch and resuming from --checkpoint. Every "
+                            "TrainConfig field is an option; --config FILE reads them from YAML first. Runs "
                             "unchanged under torchrun: torchrun --nproc_per_node N -m semscale train ...")
     t.add_argument("target", help="a dataset name or an ImageFolder folder (the test split of a named dataset, or "
                    "--test-folder, is used for evaluation)")
-    t.add_argument("--loss", default="ce", choices=["ce", "focal", "ldam", "bs", "nsm", "st"])
-    t.add_argument("--weighting", default="none", choices=["none", "cb", "dsb", "dsb1", "cdb"])
-    t.add_argument("--task", default="classification", choices=["classification", "metric"])
-    t.add_argument("--backbone", default="small_cnn", help="small_cnn or a torchvision name (resnet18, ...)")
-    t.add_argument("--imbalance", type=float, default=None, help="train on an exponential long-tailed subset")
-    t.add_argument("--epochs", type=int, default=10)
-    t.add_argument("--batch-size", type=int, default=64, help="the global batch (split across torchrun ranks)")
-    t.add_argument("--optimizer", default="adam", choices=["adam", "sgd"])
-    t.add_argument("--lr", type=float, default=0.01)
-    t.add_argument("--schedule", default="exp", choices=["exp", "linear", "none"])
-    t.add_argument("--warmup-epochs", type=int, default=5, help="n of the three-stage framework")
-    t.add_argument("--alpha", type=float, default=2.0, help="W = log2(alpha + W')")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--imbalance", type=float, default=None, help="train on an exponential long-tailed subset with "
+                   "this max/min count ratio (default: the whole training split)")
     t.add_argument("--checkpoint", default=None, help="checkpoint file: written every epoch, resumed from")
     t.add_argument("--test-folder", default=None, help="ImageFolder for evaluation when TARGET is a folder")
-    t.add_argument("--data-dir", default=None)
+    t.add_argument("--data-dir", default=None, help="folder searched first for datasets")
     t.add_argument("--out", default=None, help="metrics JSON (rank 0 only)")
+    t.add_argument("--log", default=None, help="per-epoch CSV log (loss, lr, it/s, img/s, re-weighting share, test "
+                   "metrics); default: beside --out or --checkpoint as .epochs.csv, else "
+                   "results/train/<dataset>-<config key>/epochs.csv")
+    t.add_argument("--eval-every", type=int, default=1, help="test metrics every N epochs in the log (0: only at "
+                   "the end)")
+    from .engine.cli_config import add_config_arguments
+    add_config_arguments(t)
 
     d = commands.add_parser("datasets", help="list every registered dataset: the files it looks for, the folders "
                             "searched, whether found, and where it is published")
@@ -232,9 +228,12 @@ def cmd_fetch(args) -> int:
 def cmd_train(args) -> int:
     from .data import load_dataset, load_image_folder, long_tailed_indices
     from .distributed import world
+    from .engine.cli_config import EpochLog, config_text, resolve_config, scalar_metrics
+    from .engine.evaluation import evaluate
+    from .engine.trainer import Trainer
     from .report import write_json
-    from .train import TrainConfig, train_and_evaluate
 
+    config = resolve_config(args)
     if Path(args.target).is_dir():
         train = load_image_folder(args.target)
         if not args.test_folder:
@@ -245,19 +244,34 @@ def cmd_train(args) -> int:
         test = load_dataset(args.target, "test", root=args.data_dir)
     if args.imbalance:
         train = train.subset(long_tailed_indices(train.labels, args.imbalance, seed=0))
-    config = TrainConfig(task=args.task, backbone=args.backbone, loss=args.loss, weighting=args.weighting,
-                         warmup_epochs=args.warmup_epochs, alpha=args.alpha, epochs=args.epochs,
-                         batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr, schedule=args.schedule,
-                         seed=args.seed, head="cosine" if args.loss == "ldam" else "linear")
-    result = train_and_evaluate(config, train, test, checkpoint=args.checkpoint)
-    if world()[0] != 0:
+    if args.log:
+        log = Path(args.log)
+    elif args.out or args.checkpoint:
+        log = Path(args.out or args.checkpoint).with_suffix(".epochs.csv")
+    else:
+        log = Path("results") / "train" / f"{train.name.replace('/', '_')}-{config.key()}" / "epochs.csv"
+    trainer = Trainer(config, train, None, train.num_classes, args.checkpoint)
+    rank = world()[0]
+    if rank == 0:
+        print(f"resolved config (key {config.key()}, device {trainer.device}):\n{config_text(config)}", flush=True)
+
+    def test_metrics(trainer):
+        last = trainer.epoch + 1 == config.epochs
+        if not last and (args.eval_every <= 0 or (trainer.epoch + 1) % args.eval_every):
+            return {}
+        return scalar_metrics(evaluate(trainer.network, config, test, None, trainer.counts))
+
+    trainer.fit(test_metrics, on_epoch=EpochLog(log))
+    result = evaluate(trainer.network, config, test, None, trainer.counts)
+    if rank != 0:
         return 0
     summary = {k: result[k] for k in ("top1", "head", "middle", "tail", "macro_ap", "recall_at_k", "nmi")
                if k in result}
     print(" ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in summary.items()))
+    print(f"epoch log: {log}")
     if args.out:
         write_json(args.out, {"config": vars(args), **summary, "per_class": result.get("per_class"),
-                              "history": result["history"]})
+                              "history": trainer.history})
     return 0
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .parallel import map_chunks
+from .arrays import NUMPY
 from .validation import check_features, check_labels
 from .volume import resolve_scale, volume_from_scatter
 
@@ -59,19 +59,17 @@ class Exchange:
     means_before: np.ndarray
 
 
-EXCHANGE_CHUNK = 32  # classes per chunk: their 64 x 64 float64 scatters (1 MiB) and temporaries stay in L2
-
-
 class ClassMoments:
-    """Running moments for classes 0..C-1 in dimension d."""
+    """Running moments for classes 0..C-1 in dimension d, held by `ops` (numpy by default; a semscale.arrays.TorchOps
+    keeps them on a torch device, where exchange, volumes and state dicts work; add, remove and merge are numpy's)."""
 
-    def __init__(self, num_classes: int, dim: int):
+    def __init__(self, num_classes: int, dim: int, ops=NUMPY):
         if num_classes < 1 or dim < 1:
             raise ValueError(f"num_classes and dim must be positive, got {num_classes} and {dim}")
-        self.num_classes, self.dim = int(num_classes), int(dim)
-        self.counts = np.zeros(num_classes)
-        self.means = np.zeros((num_classes, dim))
-        self.scatters = np.zeros((num_classes, dim, dim))
+        self.num_classes, self.dim, self.ops = int(num_classes), int(dim), ops
+        self.counts = ops.zeros(num_classes)
+        self.means = ops.zeros((num_classes, dim))
+        self.scatters = ops.zeros((num_classes, dim, dim))
 
     @classmethod
     def from_data(cls, features, labels, num_classes: int | None = None) -> "ClassMoments":
@@ -135,72 +133,86 @@ class ClassMoments:
     def exchange(self, added, added_labels, removed, removed_labels, scale: float | None = None) -> Exchange:
         """Add some samples and remove others (held before) in one pass; returns the changed classes with their
         counts, means and volumes (Eq. 3, with `scale` as s) after, and their counts and means before. Inputs are
-        validated float64 features and int64 labels (a feature pool's batches).
+        validated float features and int64 labels (a feature pool's batches) of this object's backend.
 
         Each class's rows are centred on its current mean p (rows that enter an empty class: on their first row), so
         with signs +1 (added) and -1 (removed), u = sum s (z - p), G = sum s (z - p)(z - p)^T and n' = n + sum s:
             mean' = p + u / n',   scatter' = scatter + G - u u^T / n'
         (the old rows contribute no first moment about their own mean). The same algebra as add_group followed by
-        remove_group, with one sort and one product per class instead of two. Each chunk of classes is updated and
-        its volumes taken while its scatters are still in cache: at a thousand classes a step, passes over the
-        64 x 64 matrices in memory cost more than their arithmetic.
+        remove_group, with one sort instead of two. Classes are processed in order of their row counts, in chunks
+        whose rows are zero-padded to the chunk's largest class, so each chunk's G is one batched product (a few
+        calls an update at ten classes). With numpy each chunk's volumes are taken while its scatters are still in
+        cache: at a thousand classes a step, passes over the 64 x 64 matrices in memory cost more than their
+        arithmetic. With torch the whole update is one chunk.
         """
+        ops = self.ops
         scale = resolve_scale(scale, self.dim)
-        features = np.concatenate([added, removed])
-        labels = np.concatenate([added_labels, removed_labels])
-        signs = np.concatenate([np.ones(len(added_labels)), -np.ones(len(removed_labels))])
-        if len(labels) and labels.max() >= self.num_classes:
-            raise ValueError(f"labels: label {int(labels.max())} is out of range for num_classes={self.num_classes}")
+        features = ops.asarray(ops.cat([added, removed]))  # float64 from here on
+        labels = ops.cat([added_labels, removed_labels])
         if len(labels) == 0:
-            nothing = np.zeros(0)
-            return Exchange(labels, nothing, np.zeros((0, self.dim)), nothing, nothing, np.zeros((0, self.dim)))
-        order = np.argsort(labels, kind="stable")
-        ordered_labels = labels[order]
-        starts = np.flatnonzero(np.r_[True, ordered_labels[1:] != ordered_labels[:-1]])
-        sizes = np.diff(np.r_[starts, len(labels)])
+            nothing = ops.zeros(0)
+            return Exchange(labels, nothing, ops.zeros((0, self.dim)), nothing, nothing, ops.zeros((0, self.dim)))
+        if ops.scalar(ops.max(labels)) >= self.num_classes:
+            raise ValueError(f"labels: label {int(ops.max(labels))} is out of range for "
+                             f"num_classes={self.num_classes}")
+        signs = ops.cat([ops.full(len(added_labels), 1.0), ops.full(len(removed_labels), -1.0)])
+        order = ops.argsort(labels)
+        ordered_labels, ordered, ordered_signs = labels[order], features[order], signs[order]
+        is_start = ops.cat([ops.full(1, True, bool), ordered_labels[1:] != ordered_labels[:-1]])
+        starts = ops.nonzero(is_start)
+        segments = ops.cumsum(is_start) - 1  # each row's class, numbered 0..k-1 in label order
         classes = ordered_labels[starts]
-        ordered_signs = signs[order]
+        sizes = ops.cat([starts[1:], ops.full(1, len(labels), starts.dtype)]) - starts
         counts_before, means_before = self.counts[classes], self.means[classes]
-        counts = counts_before + np.add.reduceat(ordered_signs, starts)
-        if np.any(counts < 0):
-            bad = int(classes[np.argmax(counts < 0)])
+        counts = counts_before + ops.segment_sum(ordered_signs, segments, starts, len(classes))
+        if ops.any(counts < 0):
+            bad = int(classes[ops.first_true(counts < 0)])
             raise ValueError(f"class {bad}: removing more samples than the moments hold")
-        ordered = features[order]
-        pivots = np.where((counts_before > 0)[:, None], means_before, ordered[starts])
-        ordered -= np.repeat(pivots, sizes, axis=0)
+        pivots = ops.where((counts_before > 0)[:, None], means_before, ordered[starts])
+        ordered -= pivots[segments]
         signed = ordered * ordered_signs[:, None]
-        first_moments = np.add.reduceat(signed, starts, axis=0)
-        safe = np.where(counts > 0, counts, 1.0)
+        first_moments = ops.segment_sum(signed, segments, starts, len(classes))
+        safe = counts.clip(1.0, None)
 
-        # Classes with one row this step come first (most classes at thousands of classes), so every chunk holds
-        # one run of them and one run of the rest, updated as contiguous slices rather than through index lists.
-        process = np.argsort(sizes > 1, kind="stable")
-        num_single = int(np.sum(sizes == 1))
+        chunk, position = ops.exchange_chunk, ops.arange(len(labels)) - starts[segments]
+        if len(classes) <= chunk:  # one chunk: classes in label order, rows as sorted
+            process, row_rank, row_position, padded_rows, padded_signed = ops.arange(len(classes)), segments, \
+                position, ordered, signed
+            row_bounds = [0] * len(classes) + [len(labels)]
+        else:  # processed by row count, so a chunk's padding is small; rows regrouped so each chunk's are a run
+            process = ops.argsort(sizes)
+            rank = ops.zeros(len(classes), starts.dtype)
+            rank[process] = ops.arange(len(classes))
+            row_order = ops.argsort(rank[segments])
+            row_rank, row_position = rank[segments][row_order], position[row_order]
+            padded_rows, padded_signed = ordered[row_order], signed[row_order]
+            row_bounds = ops.cat([ops.zeros(1, starts.dtype), ops.cumsum(sizes[process])])
 
-        def update_chunk(first: int, stop: int) -> np.ndarray:
+        def update_chunk(first: int, stop: int):
             # Distinct rows of self.scatters, so chunks can run in threads.
-            chunk = process[first:stop]
-            block = self.scatters[classes[chunk]]
-            local_starts, local_sizes, local_safe = starts[chunk], sizes[chunk], safe[chunk]
-            singles = slice(0, max(0, min(num_single, stop) - first))
-            several = slice(singles.stop, len(chunk))
-            # One row: G - u u^T / n' = (s - 1/n') z z^T.
-            rows = ordered[local_starts[singles]]
-            coefficient = ordered_signs[local_starts[singles]] - 1.0 / local_safe[singles]
-            block[singles] += (rows * coefficient[:, None])[:, :, None] * rows[:, None, :]
-            for index in range(several.start, several.stop):
-                group = slice(local_starts[index], local_starts[index] + local_sizes[index])
-                block[index] += signed[group].T @ ordered[group]
-            u = first_moments[chunk[several]]
-            block[several] -= (u / local_safe[several, None])[:, :, None] * u[:, None, :]
+            members = process[first:stop]
+            rows = slice(int(row_bounds[first]), int(row_bounds[stop]))
+            width = int(ops.max(sizes[members]))
+            slots, positions = row_rank[rows] - first, row_position[rows]
+            # Each class's rows zero-padded to the chunk's widest, plus one slot for -u u^T / n':
+            # scatter' - scatter = [s (z - p); -u / n']^T [z - p; u], one batched product for the chunk.
+            u = first_moments[members]
+            block_rows = ops.zeros((stop - first, width + 1, self.dim))
+            block_signed = ops.zeros((stop - first, width + 1, self.dim))
+            block_rows[slots, positions] = padded_rows[rows]
+            block_signed[slots, positions] = padded_signed[rows]
+            block_rows[:, width] = u
+            block_signed[:, width] = u / -safe[members, None]
+            block = self.scatters[classes[members]]
+            block += block_signed.swapaxes(1, 2) @ block_rows
             # Zero or one sample left has zero scatter exactly; do not leave rounding residue there.
-            block[counts[chunk] <= 1] = 0.0
-            self.scatters[classes[chunk]] = block
-            return volume_from_scatter(block, counts[chunk], scale)
+            block[counts[members] <= 1] = 0.0
+            self.scatters[classes[members]] = block
+            return volume_from_scatter(block, counts[members], scale)
 
-        volumes = np.empty(len(classes))
-        volumes[process] = np.concatenate(map_chunks(update_chunk, len(classes), chunk=EXCHANGE_CHUNK,
-                                                     min_parallel=128))
+        volumes = ops.zeros(len(classes))
+        parts = ops.map_chunks(update_chunk, len(classes), chunk=chunk, min_parallel=128)
+        volumes[process] = ops.cat(parts)
         means = pivots + first_moments / safe[:, None]
         means[counts == 0] = 0.0
         self.counts[classes], self.means[classes] = counts, means
@@ -224,16 +236,20 @@ class ClassMoments:
 
     def volumes(self, scale: float | None = None, classes=None) -> np.ndarray:
         """Eq. 3 per class (all, or those in `classes`); 0 for a class with fewer than two samples."""
-        idx = slice(None) if classes is None else np.asarray(classes)
+        idx = slice(None) if classes is None else classes
         return volume_from_scatter(self.scatters[idx], self.counts[idx], scale)
 
     def state_dict(self) -> dict:
-        return {"counts": self.counts.copy(), "means": self.means.copy(), "scatters": self.scatters.copy()}
+        """Host numpy copies, whatever the backend: a checkpoint loads on any device."""
+        to_numpy = self.ops.to_numpy
+        return {"counts": to_numpy(self.counts).copy(), "means": to_numpy(self.means).copy(),
+                "scatters": to_numpy(self.scatters).copy()}
 
     def load_state_dict(self, state: dict) -> None:
-        counts = np.asarray(state["counts"], dtype=np.float64)
+        """Numpy arrays or tensors on any device."""
+        counts = NUMPY.asarray(state["counts"])
         if counts.shape != (self.num_classes,):
             raise ValueError(f"checkpoint moments hold {counts.shape[0]} classes, expected {self.num_classes}")
-        self.counts = counts.copy()
-        self.means = np.asarray(state["means"], dtype=np.float64).copy()
-        self.scatters = np.asarray(state["scatters"], dtype=np.float64).copy()
+        self.counts = self.ops.asarray(counts.copy())
+        self.means = self.ops.asarray(NUMPY.asarray(state["means"]).copy())
+        self.scatters = self.ops.asarray(NUMPY.asarray(state["scatters"]).copy())

@@ -5,6 +5,9 @@ Choleskys of volume.py (scipy's LAPACK wrapper, faster a call than numpy's batch
 
 While the chunks run, numpy's BLAS is held to one thread: each chunk is small, and a multi-threaded BLAS inside
 several Python threads oversubscribes the cores (measured 2-3x slower on 2 cores).
+
+SEMSCALE_THREADS=1 means one thread everywhere: importing semscale then also holds the BLAS libraries that numpy and
+scipy loaded (OpenBLAS, MKL, ...) to one thread for the whole process (hold_blas_to_setting).
 """
 from __future__ import annotations
 
@@ -14,6 +17,20 @@ from concurrent.futures import ThreadPoolExecutor
 _executor: ThreadPoolExecutor | None = None
 _executor_pid = None  # a forked child (a data loader worker) inherits the executor but not its threads
 _controller = None
+
+
+def hold_blas_to_setting() -> bool:
+    """With SEMSCALE_THREADS=1, limit every BLAS library loaded so far to one thread, process-wide (threadpoolctl).
+    Returns whether it did. Called when semscale.arrays is imported, i.e. by `import semscale`."""
+    if os.environ.get("SEMSCALE_THREADS", "").strip() != "1":
+        return False
+    global _controller
+    if _controller is None:
+        from threadpoolctl import ThreadpoolController
+
+        _controller = ThreadpoolController()
+    _controller.limit(limits=1, user_api="blas")  # not used as a context: the limit stays
+    return True
 
 
 def workers() -> int:
@@ -30,8 +47,10 @@ def map_chunks(function, total: int, chunk: int, min_parallel: int) -> list:
     Below min_parallel the thread hand-off costs more than it saves (tens of microseconds), so it runs inline.
     """
     bounds = [(start, min(start + chunk, total)) for start in range(0, total, chunk)]
+    if total < min_parallel or len(bounds) < 2:
+        return [function(start, stop) for start, stop in bounds]
     threads = workers()
-    if threads == 1 or total < min_parallel or len(bounds) < 2:
+    if threads == 1:
         return [function(start, stop) for start, stop in bounds]
     global _executor, _executor_pid, _controller
     if _executor is None or _executor._max_workers != threads or _executor_pid != os.getpid():

@@ -12,78 +12,96 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .parallel import map_chunks
+from .arrays import NUMPY, ops_for
 
 
-def max_normalise(values: np.ndarray) -> np.ndarray:
-    """values / max(values); all zeros stay zeros (no class has a volume yet)."""
-    values = np.asarray(values, dtype=np.float64)
-    top = values.max() if values.size else 0.0
-    return values / top if top > 0 else np.zeros_like(values)
+def max_normalise(values):
+    """values / max(values); all zeros stay zeros (no class has a volume yet). numpy or a torch tensor."""
+    values = ops_for(values).asarray(values)
+    top = values.max() if values.shape[0] else 0.0
+    return values / top if top > 0 else values * 0.0
 
 
-def _augmented_rows(points: np.ndarray) -> np.ndarray:
-    return np.hstack([points, (points * points).sum(1)[:, None], np.ones((len(points), 1))])
+def _augmented_rows(ops, points):
+    return ops.hstack([points, (points * points).sum(1)[:, None], ops.full((len(points), 1), 1.0)])
 
 
-def _augmented_columns(points: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(np.hstack([-2.0 * points, np.ones((len(points), 1)),
-                                           (points * points).sum(1)[:, None]]).T)
+def _augmented_columns(ops, points):
+    return ops.hstack([-2.0 * points, ops.full((len(points), 1), 1.0), (points * points).sum(1)[:, None]]).T
 
 
-def _distances(augmented_rows: np.ndarray, augmented_columns: np.ndarray) -> np.ndarray:
+def _distances(ops, augmented_rows, augmented_columns):
     """|a|^2 + |b|^2 - 2ab, clipped at 0, square-rooted: one matrix product of [a, |a|^2, 1] and [-2b, 1, |b|^2]
     does every term, so the only passes over the result are the clip and the root."""
-    out = augmented_rows @ augmented_columns
-    np.maximum(out, 0.0, out=out)
-    return np.sqrt(out, out=out)
+    return ops.clip_sqrt_(augmented_rows @ augmented_columns)
 
 
-def pairwise_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Euclidean distances between rows of a and b in float64."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return _distances(_augmented_rows(a), _augmented_columns(b))
+def pairwise_distances(a, b):
+    """Euclidean distances between rows of a and b in float64 (numpy, or torch on the tensors' device)."""
+    ops = ops_for(a, b)
+    a, b = ops.asarray(a), ops.asarray(b)
+    return _distances(ops, _augmented_rows(ops, a), _augmented_columns(ops, b))
 
 
-def distance_sums(rows: np.ndarray, columns: np.ndarray, row_signs=None, chunk: int = 128):
+def distance_sums(rows, columns, row_signs=None, chunk: int | None = None, own_columns=None):
     """Sums of the Euclidean distances D = pairwise_distances(rows, columns) without holding D: returns D.sum(1)
     and row_signs @ D (None without row_signs).
 
-    D is built a chunk of rows at a time, chunks in parallel threads: at thousands of classes the square roots and
-    passes over D cost as much as the matrix product.
+    own_columns[i] = j says that row i and column j are the same point (a class and itself; -1: none): D[i, j] is
+    then exactly 0. Computed, it would be the square root of the expansion's rounding error, about 1e-7 times
+    the centres' norm, which differs between BLAS libraries and would cost the sums their last seven digits.
+
+    numpy: D is built a chunk of rows at a time, chunks in parallel threads (at thousands of classes the square
+    roots and passes over D cost as much as the matrix product). torch: one block on the tensors' device.
     """
-    rows, columns = np.asarray(rows, dtype=np.float64), np.asarray(columns, dtype=np.float64)
-    augmented_rows, augmented_columns = _augmented_rows(rows), _augmented_columns(columns)
+    ops = ops_for(rows, columns, row_signs)
+    rows, columns = ops.asarray(rows), ops.asarray(columns)
+    chunk = chunk or ops.distance_chunk
+    augmented_rows, augmented_columns = _augmented_rows(ops, rows), _augmented_columns(ops, columns)
+    if ops is NUMPY:
+        augmented_columns = np.ascontiguousarray(augmented_columns)
+    if own_columns is not None:
+        own_columns = ops.asarray(own_columns, np.int64)
+        row_index = ops.arange(len(rows))
 
     def chunk_sums(start, stop):
-        block = _distances(augmented_rows[start:stop], augmented_columns)
+        block = _distances(ops, augmented_rows[start:stop], augmented_columns)
+        if own_columns is not None:  # multiply rather than select: no device sync
+            own = own_columns[start:stop]
+            local, column = row_index[:stop - start], own.clip(0, None)
+            block[local, column] = block[local, column] * (own < 0)
         return block.sum(1), None if row_signs is None else row_signs[start:stop] @ block
 
-    parts = map_chunks(chunk_sums, len(rows), chunk, min_parallel=2 * chunk)
-    row_sums = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0)
+    parts = ops.map_chunks(chunk_sums, len(rows), chunk, min_parallel=2 * min(chunk, 1 << 20))
+    row_sums = ops.cat([p[0] for p in parts]) if parts else ops.zeros(0)
     if row_signs is None:
         return row_sums, None
-    return row_sums, np.sum([p[1] for p in parts], axis=0) if parts else np.zeros(len(columns))
+    change = ops.zeros(len(columns))
+    for part in parts:
+        change += part[1]
+    return row_sums, change
 
 
-def interference_from_sums(distance_sums) -> np.ndarray:
+def interference_from_sums(distance_sums):
     """W' from each class's summed distance to the other C-1 centres: the mean, max-normalised; one class: [1]."""
-    distance_sums = np.asarray(distance_sums, dtype=np.float64)
+    ops = ops_for(distance_sums)
+    distance_sums = ops.asarray(distance_sums)
     count = len(distance_sums)
-    return np.ones(count) if count < 2 else max_normalise(distance_sums / (count - 1))
+    return ops.full(count, 1.0) if count < 2 else max_normalise(distance_sums / (count - 1))
 
 
 def interference(centres: np.ndarray) -> np.ndarray:
     """W': each centre's mean Euclidean distance to the other C-1 centres, max-normalised. One class gives [1]."""
     centres = np.asarray(centres, dtype=np.float64)
-    return interference_from_sums(distance_sums(centres, centres)[0])
+    return interference_from_sums(distance_sums(centres, centres, own_columns=np.arange(len(centres)))[0])
 
 
-def interference_weight(interference_normalised: np.ndarray, alpha: float) -> np.ndarray:
+def interference_weight(interference_normalised, alpha: float):
     """W = log2(alpha + W')."""
     if alpha < 1:
         raise ValueError(f"alpha: must be >= 1 (paper Sec. 3.4.1), got {alpha}")
-    return np.log2(alpha + np.asarray(interference_normalised, dtype=np.float64))
+    ops = ops_for(interference_normalised)
+    return ops.log2(alpha + ops.asarray(interference_normalised))
 
 
 @dataclass
@@ -100,7 +118,7 @@ class SemanticScales:
 
 def semantic_scales_from_sums(volumes, distance_sums, alpha: float = 1.0) -> SemanticScales:
     """S' = max-normalised volumes, W from the summed centre distances, S = S' * W (the one place of the formula)."""
-    volumes = np.asarray(volumes, dtype=np.float64)
+    volumes = ops_for(volumes, distance_sums).asarray(volumes)
     if len(volumes) != len(distance_sums):
         raise ValueError(f"volumes ({len(volumes)}) and distance sums ({len(distance_sums)}) must have one entry "
                          "per class")
@@ -115,7 +133,8 @@ def semantic_scales(volumes, centres, alpha: float = 1.0) -> SemanticScales:
     centres = np.asarray(centres, dtype=np.float64)
     if len(volumes) != len(centres):
         raise ValueError(f"volumes ({len(volumes)}) and centres ({len(centres)}) must have one row per class")
-    return semantic_scales_from_sums(volumes, distance_sums(centres, centres)[0], alpha)
+    own = np.arange(len(centres))
+    return semantic_scales_from_sums(volumes, distance_sums(centres, centres, own_columns=own)[0], alpha)
 
 
 def effective_number(counts, beta: float = 0.9999) -> np.ndarray:

@@ -10,45 +10,48 @@ fallback) and, when m < d, the m x m Gram form, which Sylvester's identity det(I
 """
 from __future__ import annotations
 
-import numpy as np
-from scipy.linalg.lapack import dpotrf as potrf
+import math
 
-from .parallel import map_chunks
+import numpy as np
+
+from .arrays import is_tensor, ops_for
 from .validation import check_features, check_labelled
 
 LOG2 = np.log(2.0)
 
 
-def half_log2det_identity_plus(psd: np.ndarray, coefficient) -> np.ndarray:
+def half_log2det_identity_plus(psd, coefficient):
     """1/2 log2 det(I + coefficient * psd) for symmetric positive semi-definite matrices, batched on leading axes.
 
-    Many matrices are split into chunks factorised in parallel threads (see parallel.py).
+    numpy in, numpy out: many matrices are split into chunks factorised in parallel threads (see parallel.py).
+    A torch tensor in: float64 on its device, one batched factorisation.
     """
-    psd = np.asarray(psd, dtype=np.float64)
-    coefficient = np.broadcast_to(np.asarray(coefficient, dtype=np.float64), psd.shape[:-2])
+    ops = ops_for(psd)
+    psd = ops.asarray(psd)
+    if not is_tensor(coefficient):
+        coefficient = np.broadcast_to(np.asarray(coefficient, dtype=np.float64), tuple(psd.shape[:-2]))
+    coefficient = ops.asarray(coefficient)
     if psd.shape[-1] == 0:
-        return np.zeros(psd.shape[:-2])
+        return ops.zeros(tuple(psd.shape[:-2]))
     flat = psd.reshape(-1, *psd.shape[-2:])
     coefficient = coefficient.reshape(-1)
-    parts = map_chunks(lambda a, b: _half_log2det(flat[a:b], coefficient[a:b]), len(flat), chunk=64,
-                       min_parallel=128)
-    return (np.concatenate(parts) if parts else np.zeros(0)).reshape(psd.shape[:-2])
+    parts = ops.map_chunks(lambda a, b: _half_log2det(ops, flat[a:b], coefficient[a:b]), len(flat), chunk=64,
+                           min_parallel=128)
+    return (ops.cat(parts) if parts else ops.zeros(0)).reshape(tuple(psd.shape[:-2]))
 
 
-def _half_log2det(psd: np.ndarray, coefficient: np.ndarray) -> np.ndarray:
+def _half_log2det(ops, psd, coefficient):
+    """The one formula: log det(I + cA) = 2 sum log diag(chol(I + cA)); halved and in bits, that is
+    sum log diag / log 2."""
     matrix = psd * coefficient[:, None, None]
-    diagonal = np.einsum("...ii->...i", matrix)  # a writable view of every diagonal
-    diagonal += 1.0
-    # LAPACK's Cholesky in place, one matrix at a time: numpy's batched cholesky copies each matrix in and out,
-    # which costs more than the factorisation at d = 64. The transpose is the Fortran-ordered view of a symmetric
-    # matrix, so nothing is copied.
-    for index, square in enumerate(matrix):
-        if potrf(square.T, lower=1, clean=0, overwrite_a=1)[1] != 0:  # rounding made I + cA lose definiteness
-            sign, logdet = np.linalg.slogdet(psd[index] * coefficient[index] + np.eye(psd.shape[-1]))
-            if sign <= 0:
-                raise ValueError("I + (s/m) * scatter is not positive definite; check the features for huge values")
-            diagonal[index] = np.exp(logdet / (2 * psd.shape[-1]))  # the same log-determinant, spread evenly
-    return np.log(diagonal).sum(-1) / LOG2
+    ops.diagonal(matrix)[...] += 1.0  # a writable view of every diagonal
+    diagonal, failed = ops.cholesky_diagonal_(matrix)
+    for index in failed:  # rounding made I + cA lose definiteness: slogdet of the same matrix decides
+        sign, logdet = ops.slogdet(psd[index] * coefficient[index] + ops.eye(psd.shape[-1]))
+        if ops.scalar(sign) <= 0:
+            raise ValueError("I + (s/m) * scatter is not positive definite; check the features for huge values")
+        diagonal[index] = float(np.exp(ops.scalar(logdet) / (2 * psd.shape[-1])))  # spread evenly on the diagonal
+    return ops.log(diagonal).sum(-1) / LOG2
 
 
 def resolve_scale(scale, dim: int) -> float:
@@ -56,7 +59,7 @@ def resolve_scale(scale, dim: int) -> float:
     if scale is None:
         return float(dim)
     scale = float(scale)
-    if not np.isfinite(scale) or scale <= 0:
+    if not math.isfinite(scale) or scale <= 0:
         raise ValueError(f"scale: must be a positive finite number, got {scale!r}")
     return scale
 
@@ -78,9 +81,9 @@ def volume_from_scatter(scatter: np.ndarray, counts: np.ndarray, scale: float | 
 
     A class with fewer than two samples has zero scatter and so volume 0.
     """
-    scatter = np.asarray(scatter, dtype=np.float64)
-    counts = np.asarray(counts, dtype=np.float64)
-    coefficient = np.where(counts > 0, resolve_scale(scale, scatter.shape[-1]) / np.maximum(counts, 1.0), 0.0)
+    ops = ops_for(scatter, counts)
+    scatter, counts = ops.asarray(scatter), ops.asarray(counts)
+    coefficient = ops.where(counts > 0, resolve_scale(scale, scatter.shape[-1]) / counts.clip(1.0, None), 0.0)
     return half_log2det_identity_plus(scatter, coefficient)
 
 

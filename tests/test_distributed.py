@@ -70,8 +70,17 @@ TRAIN = textwrap.dedent("""
     config = TrainConfig(width=4, epochs=2, batch_size=128, warmup_epochs=1, weighting="dsb")
     trainer = Trainer(config, train.images, train.labels, 10, progress=False)
     trainer.fit()
+    metric = Trainer(TrainConfig(width=4, epochs=1, batch_size=128, task="metric", loss="nsm", weighting="cdb"),
+                     train.images, train.labels, 10, progress=False)
+    metric.fit()
+    cdb = Trainer(TrainConfig(width=4, epochs=2, batch_size=128, weighting="cdb"), train.images, train.labels, 10,
+                  progress=False)
+    cdb.fit()
     json.dump({"weights": trainer.pool.weights().tolist(), "pool": len(trainer.pool),
-               "param": float(next(trainer.network.parameters()).sum())}, open(sys.argv[1] + f".{world()[0]}", "w"))
+               "param": float(next(trainer.network.parameters()).sum()),
+               "proxies": metric.criterion.proxies.detach().double().sum().item(),
+               "cdb_weights": cdb.weighting.weights.tolist()},
+              open(sys.argv[1] + f".{world()[0]}", "w"))
 """)
 
 
@@ -84,6 +93,49 @@ def test_training_under_torchrun(tmp_path):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     a, b = (json.load(open(tmp_path / f"out.{r}")) for r in range(2))
-    assert a == b  # identical pools, weights and (DDP-synchronised) parameters on both ranks
+    # Identical pools, weights, (DDP-synchronised) parameters, loss proxies and CDB weights (accuracy over all ranks)
+    assert a == b
     assert a["pool"] == 1347  # stage 2 keeps one epoch of the global batches: every training image once
     assert np.isfinite(a["weights"]).all()
+
+
+TRAIN_STREAMED = textwrap.dedent("""
+    import json, sys
+    from pathlib import Path
+    import torch
+    sys.path.insert(0, sys.argv[3])
+    from engine_data import list_file_dataset
+    from semscale.distributed import world
+    from semscale.train import TrainConfig, Trainer
+    dataset = list_file_dataset(Path(sys.argv[1]), "ImageNet_LT_train.txt")
+    config = TrainConfig(width=4, epochs=1, batch_size=8, warmup_epochs=1, weighting="dsb", workers=1, threads=1)
+    trainer = Trainer(config, dataset, progress=False)
+    trainer.fit()
+    _, labels = trainer.pool.contents()
+    json.dump({"pool_labels": labels.tolist(), "weights": trainer.pool.weights().tolist(),
+               "device": str(trainer.device), "backend": torch.distributed.get_backend(),
+               "param": float(next(trainer.network.parameters()).sum())}, open(sys.argv[2] + f".{world()[0]}", "w"))
+""")
+
+
+def test_streamed_training_on_two_gloo_ranks(tmp_path):
+    """A file dataset through each rank's DataLoader: the pool receives every rank's share of each global batch,
+    in the (seed, epoch) order of one process."""
+    from engine_data import list_file_dataset, make_imagenet_lt
+
+    from semscale.engine.loader import epoch_order
+
+    root = make_imagenet_lt(tmp_path / "lt")
+    script = tmp_path / "train_streamed.py"
+    script.write_text(TRAIN_STREAMED)
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                             "--master_port", str(free_port()), str(script), str(root), str(tmp_path / "out"),
+                             str(ROOT / "tests")],
+                            env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1",
+                                 "CUDA_VISIBLE_DEVICES": ""},
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    a, b = (json.load(open(tmp_path / f"out.{r}")) for r in range(2))
+    assert a == b and a["device"] == "cpu" and a["backend"] == "gloo"
+    labels = list_file_dataset(root, "ImageNet_LT_train.txt").labels
+    assert a["pool_labels"] == labels[epoch_order(len(labels), 0, 1).numpy()].tolist()

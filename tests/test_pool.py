@@ -55,6 +55,32 @@ def test_agrees_with_recomputation_at_every_step():
     assert checked_small > 10 and checked_absent > 10  # the edge cases were really exercised
 
 
+def test_many_classes_small_batches_agree_with_recomputation(monkeypatch):
+    # Few touched classes among many present: the distance sums are updated by touched rows only (the path the
+    # ten-class test above never takes); a class leaves, enters, holds one sample.
+    import semscale.pool as pool_module
+
+    incremental = []
+    original = pool_module.distance_sums
+
+    def spy(rows, columns, row_signs=None, **options):
+        incremental.append(row_signs is not None)
+        return original(rows, columns, row_signs, **options)
+
+    monkeypatch.setattr(pool_module, "distance_sums", spy)
+    rng = np.random.default_rng(5)
+    C, d = 60, 4
+    pool = FeaturePool(C, d, warmup_epochs=1, alpha=1.5)
+    for step in range(120):
+        size = int(rng.integers(1, 6))
+        labels = rng.integers(0, C, size=size)
+        pool.update(rng.normal(size=(size, d)) + labels[:, None] * 0.3, labels, epoch=1 + step // 40)
+        expected, present = recompute(pool)
+        np.testing.assert_array_equal(pool.present, present)
+        np.testing.assert_allclose(pool.scales()["S"], expected["S"], rtol=1e-9, atol=1e-12, err_msg=f"step {step}")
+    assert sum(incremental) > 50 and not all(incremental)
+
+
 def test_stages_follow_the_text():
     pool = FeaturePool(3, 2, warmup_epochs=5)
     assert [pool.stage(e) for e in (1, 2, 5, 6)] == [1, 2, 2, 3]

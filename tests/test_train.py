@@ -17,23 +17,17 @@ ROOT = Path(__file__).resolve().parent.parent
 TINY = dict(backbone="small_cnn", width=4, epochs=3, batch_size=128, warmup_epochs=1, weighting="dsb", seed=3)
 
 CHILD = textwrap.dedent("""
-    import json, os, signal, sys
+    import json, sys
     import numpy as np, torch
     torch.set_num_threads(1)
     from semscale.data import load_dataset
     from semscale import train as T
     config = T.TrainConfig(**json.loads(sys.argv[1]))
     checkpoint, out, kill_at = sys.argv[2], sys.argv[3], int(sys.argv[4])
-    if kill_at >= 0:
-        # Die hard partway through training: after `kill_at` optimizer steps.
-        steps = {"n": 0}
-        original = torch.optim.Adam.step
-        def step(self, *a, **k):
-            steps["n"] += 1
-            if steps["n"] == kill_at:
-                os.kill(os.getpid(), signal.SIGKILL)
-            return original(self, *a, **k)
-        torch.optim.Adam.step = step
+    if kill_at >= 0:  # die hard partway through training: at the `kill_at`-th optimizer step
+        sys.path.insert(0, "tests")
+        from engine_data import kill_after_steps
+        kill_after_steps(torch.optim.Adam, kill_at)
     train, test = load_dataset("digits", "train"), load_dataset("digits", "test")
     result = T.train_and_evaluate(config, train, test, checkpoint=checkpoint if checkpoint != "-" else None,
                                   progress=False)
@@ -105,3 +99,39 @@ def test_recall_at_k_by_hand():
     # Nearest of 0 is 1 (label 1: miss); of 1 is 0 (miss); of 2 is 3 (hit); of 3 is 2 (hit).
     assert recall_at_k(x, labels, ks=(1, 2)) == {1: 0.5, 2: 0.75}
     assert nmi(np.array([[0.0], [0.1], [5.0], [5.1]]), np.array([0, 0, 1, 1])) == pytest.approx(1.0)
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_resume_with_dropout_draws_what_an_uninterrupted_run_draws(tmp_path, monkeypatch):
+    """Epochs reseed the global generator from (seed, epoch): dropout after a resume matches the straight run."""
+    from semscale.engine import trainer as trainer_module
+    from semscale.train import Trainer
+
+    build = trainer_module.build_network
+
+    def with_dropout(*args, **kwargs):
+        network = build(*args, **kwargs)
+        network.backbone = torch.nn.Sequential(network.backbone, torch.nn.Dropout(0.5))
+        return network
+
+    monkeypatch.setattr(trainer_module, "build_network", with_dropout)
+    train = load_dataset("digits", "train")
+    config = TrainConfig(**{**TINY, "epochs": 2, "weighting": "none", "threads": 1})
+    straight = Trainer(config, train, progress=False)
+    straight.fit()
+
+    def stop(trainer, record):
+        raise Interrupt
+
+    with pytest.raises(Interrupt):
+        Trainer(config, train, checkpoint=tmp_path / "c.pt", progress=False).fit(on_epoch=stop)
+    torch.rand(5)  # the resuming process's global stream is elsewhere
+    resumed = Trainer(config, train, checkpoint=tmp_path / "c.pt", progress=False)
+    assert resumed.epoch == 1
+    resumed.fit()
+    assert [r["loss"] for r in resumed.history] == [r["loss"] for r in straight.history]
+    for p, q in zip(straight.network.parameters(), resumed.network.parameters()):
+        assert torch.equal(p, q)

@@ -1,0 +1,76 @@
+"""`semscale train`: every TrainConfig field is an option, YAML configs with overrides, the per-epoch CSV log."""
+import csv
+import json
+from dataclasses import fields
+
+import pytest
+
+from semscale.cli import build_parser, main
+from semscale.engine.cli_config import resolve_config
+from semscale.engine.config import CHOICES, TrainConfig, defaults_of
+
+
+def other_value(name, default):
+    """A valid value different from the default, as text for the command line, and as the parsed value."""
+    if name in CHOICES:
+        value = next(c for c in CHOICES[name] if c != default)
+        return value, value
+    if isinstance(default, bool):
+        return str(not default).lower(), not default
+    if isinstance(default, int):
+        return str(default + 3), default + 3
+    if isinstance(default, float):
+        return str(default + 0.25), default + 0.25
+    if isinstance(default, dict):
+        return "{gamma: 2}", {"gamma": 2}
+    return "somewhere", "somewhere"
+
+
+def test_every_field_is_an_option():
+    defaults = defaults_of()
+    for item in fields(TrainConfig):
+        if item.name == "mix":
+            continue  # mixing needs task classification, the default: checked below
+        text, value = other_value(item.name, defaults[item.name])
+        args = build_parser().parse_args(["train", "digits", "--" + item.name.replace("_", "-"), text])
+        config = resolve_config(args)
+        assert getattr(config, item.name) == value, item.name
+        assert all(getattr(config, f.name) == defaults[f.name] for f in fields(TrainConfig) if f.name != item.name
+                   and not (item.name == "loss" and f.name == "head"))
+    assert resolve_config(build_parser().parse_args(["train", "d", "--mix", "cutmix"])).mix == "cutmix"
+    assert resolve_config(build_parser().parse_args(["train", "d", "--loss", "ldam"])).head == "cosine"
+
+
+def test_config_file_then_overrides(tmp_path):
+    (tmp_path / "c.yaml").write_text("epochs: 7\nlr: 0.5\nloss_options:\n  gamma: 1.5\n")
+    args = build_parser().parse_args(["train", "d", "--config", str(tmp_path / "c.yaml"), "--lr", "0.1"])
+    config = resolve_config(args)
+    assert (config.epochs, config.lr, config.loss_options) == (7, 0.1, {"gamma": 1.5})
+
+
+def test_bad_config_file_names_the_file_and_field(tmp_path, capsys):
+    (tmp_path / "c.yaml").write_text("epochz: 7\n")
+    assert main(["train", "digits", "--config", str(tmp_path / "c.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "c.yaml: unknown field(s) ['epochz']" in err
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "d", "--amp", "fp8"])
+
+
+def test_train_prints_config_and_logs_one_csv_row_per_epoch(tmp_path, capsys):
+    (tmp_path / "c.yaml").write_text("width: 4\nepochs: 5\nbatch_size: 128\nwarmup_epochs: 1\nweighting: dsb\n")
+    out, log = tmp_path / "m.json", tmp_path / "log.csv"
+    assert main(["train", "digits", "--config", str(tmp_path / "c.yaml"), "--epochs", "2", "--out", str(out),
+                 "--log", str(log), "--threads", "1"]) == 0
+    captured = capsys.readouterr()
+    assert "resolved config" in captured.out and "epochs: 2\n" in captured.out and "weighting: dsb" in captured.out
+    assert "img/s" in captured.out
+    rows = list(csv.DictReader(open(log)))
+    metrics = json.load(open(out))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    for row, record in zip(rows, metrics["history"]):
+        for column in ("loss", "lr", "iterations_per_second", "images_per_second", "weighting_share", "top1"):
+            assert float(row[column]) == pytest.approx(record[column], rel=1e-12), column
+    assert float(rows[0]["lr"]) == 0.01 and float(rows[1]["lr"]) == pytest.approx(0.01 * 0.98)
+    assert float(rows[-1]["top1"]) == metrics["top1"]  # the last row's test metrics are the final ones
+    assert {"head", "middle", "tail", "macro_ap"} <= set(rows[0])

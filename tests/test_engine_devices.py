@@ -1,0 +1,130 @@
+"""Device plumbing on the CPU: device choice, LOCAL_RANK, amp, channels-last, threads, config keys, and the
+streaming path giving the in-memory path's numbers."""
+import numpy as np
+import pytest
+import torch
+
+from semscale.data import LabelledDataset, load_dataset
+from semscale.engine import devices
+from semscale.engine.config import TrainConfig
+from semscale.train import Trainer
+
+TINY = dict(width=4, epochs=2, batch_size=128, warmup_epochs=1, weighting="dsb", seed=3, threads=1)
+
+
+def test_auto_is_cpu_without_cuda_and_cuda_without_it_is_refused(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert devices.resolve_device("auto") == torch.device("cpu")
+    with pytest.raises(ValueError, match="has no CUDA device"):
+        devices.resolve_device("cuda")
+    with pytest.raises(ValueError, match="expected auto, cpu, cuda or cuda:N"):
+        devices.resolve_device("tpu")
+
+
+def test_auto_takes_the_local_rank_gpu(monkeypatch):
+    chosen = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    monkeypatch.setattr(torch.cuda, "set_device", chosen.append)
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    assert devices.resolve_device("auto") == torch.device("cuda:3") == chosen[-1]
+    assert devices.resolve_device("cuda:1") == torch.device("cuda:1")
+    with pytest.raises(ValueError, match="only 4 CUDA devices"):
+        devices.resolve_device("cuda:4")
+
+
+def test_threads_from_config_then_environment(monkeypatch):
+    monkeypatch.delenv("SEMSCALE_THREADS", raising=False)
+    assert devices.thread_count(0) == 0 and devices.thread_count(2) == 2
+    monkeypatch.setenv("SEMSCALE_THREADS", "3")
+    assert devices.thread_count(0) == 3 and devices.thread_count(5) == 5
+    monkeypatch.setenv("SEMSCALE_THREADS", "many")
+    with pytest.raises(ValueError, match="SEMSCALE_THREADS='many'"):
+        devices.thread_count(0)
+
+
+@pytest.mark.filterwarnings("ignore:torch.cuda.amp.GradScaler is enabled")
+def test_amp_and_channels_last_rules():
+    cpu, gpu = torch.device("cpu"), torch.device("cuda:0")
+    with pytest.raises(ValueError, match="'fp16' needs a CUDA device"):
+        devices.check_amp("fp16", cpu)
+    devices.check_amp("bf16", cpu)
+    assert devices.grad_scaler(cpu, "bf16") is None and devices.grad_scaler(cpu, "off") is None
+    assert isinstance(devices.grad_scaler(gpu, "fp16"), torch.amp.GradScaler)
+    assert [devices.use_channels_last("auto", d, a) for d, a in [(cpu, "bf16"), (gpu, "off"), (gpu, "bf16")]] == \
+        [False, False, True]
+    assert devices.use_channels_last("on", cpu, "off") and not devices.use_channels_last("off", gpu, "fp16")
+    with pytest.raises(ValueError, match=r"TrainConfig.amp = 'fp8'"):
+        TrainConfig(amp="fp8")
+    with pytest.raises(ValueError, match="task 'classification'"):
+        TrainConfig(mix="mixup", task="metric")
+
+
+def test_keys_of_configs_written_before_the_engine_are_unchanged():
+    # Hashes printed by the Trainer of commit 690f5da (before the engine fields existed).
+    assert TrainConfig().key() == "dd4a6192e97bbfcf"
+    assert TrainConfig(width=4, epochs=3, batch_size=128, warmup_epochs=1, weighting="dsb", seed=3,
+                       loss_options={"gamma": 2.0}).key() == "456e0af6a898cad2"
+    assert TrainConfig(workers=5).key() == TrainConfig().key()  # loader processes cannot change a result
+    assert TrainConfig(amp="bf16").key() != TrainConfig().key() != TrainConfig(device="cpu").key()
+
+
+class Streamed(LabelledDataset):
+    """An in-memory set seen through the generic interface only: forces the DataLoader path."""
+
+    def __init__(self, dataset):
+        self.inner, self.name, self.labels, self.classes = dataset, dataset.name, dataset.labels, dataset.classes
+        self.source, self.mode = dataset.source, dataset.mode
+
+    def load(self, index):
+        return self.inner.images[index]
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_streaming_path_gives_the_in_memory_numbers(workers):
+    train = load_dataset("digits", "train")
+    config = TrainConfig(**TINY, workers=workers)
+    memory = Trainer(config, train.images, train.labels, 10, progress=False)
+    streamed = Trainer(config, Streamed(train), progress=False)
+    assert memory.images is not None and streamed.images is None
+    a, b = memory.fit(), streamed.fit()
+    assert [r["loss"] for r in a] == [r["loss"] for r in b]
+    np.testing.assert_array_equal(memory.pool.weights(), streamed.pool.weights())
+    for p, q in zip(memory.network.parameters(), streamed.network.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_bf16_autocast_trains_on_the_cpu():
+    train = load_dataset("digits", "train")
+    plain = Trainer(TrainConfig(**TINY), train, progress=False)
+    mixed = Trainer(TrainConfig(**TINY, amp="bf16"), train, progress=False)
+    a, b = plain.fit(), mixed.fit()
+    assert np.isfinite([r["loss"] for r in b]).all() and a[0]["loss"] != b[0]["loss"]  # autocast was active
+    assert abs(a[-1]["loss"] - b[-1]["loss"]) < 0.1 * a[-1]["loss"]  # and it still learns the same thing
+    assert np.isfinite(mixed.pool.weights()).all()
+
+
+def test_torch_pool_inside_training_matches_the_numpy_pool(monkeypatch):
+    """The pool a GPU run uses (torch float64 on the features' device), driven by the Trainer on the CPU: it receives
+    the detached device tensors and gives the numpy pool's weights."""
+    import functools
+
+    from semscale.engine import trainer as trainer_module
+    from semscale.pool import FeaturePool
+
+    train = load_dataset("digits", "train")
+    host = Trainer(TrainConfig(**TINY), train, progress=False)
+    host.fit()
+    monkeypatch.setattr(trainer_module, "FeaturePool", functools.partial(FeaturePool, backend="torch"))
+    device = Trainer(TrainConfig(**TINY), train, progress=False)
+    assert device.pool.ops is not host.pool.ops
+    device.fit()
+    np.testing.assert_allclose(device.pool.weights(), host.pool.weights(), rtol=1e-6)
+    assert [r["loss"] for r in device.history] == pytest.approx([r["loss"] for r in host.history], rel=1e-6)
+
+
+def test_sync_batchnorm_on_cpus_is_refused_with_the_reason():
+    train = load_dataset("digits", "train")
+    trainer = Trainer(TrainConfig(**TINY, sync_bn=True), train, progress=False)  # one process: no DDP, no SyncBN
+    with pytest.raises(ValueError, match="SyncBatchNorm runs on CUDA devices only"):
+        trainer._distribute(trainer.network)

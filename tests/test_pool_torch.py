@@ -1,0 +1,103 @@
+"""The pool on torch (CPU here; the same code runs on a GPU) against the numpy pool on the same stream."""
+import numpy as np
+import pytest
+import torch
+
+from semscale.pool import FeaturePool, dsb_weights, pool_ops, scales_from_parts
+
+
+def _stream(rng, steps, num_classes, dim):
+    """Skewed batches of varying size: classes enter, leave, and hold a single sample."""
+    drift = rng.normal(size=(num_classes, dim)) * 3
+    rare = num_classes // 2
+    p = np.r_[np.full(num_classes - rare, 0.9 / (num_classes - rare)), np.full(rare, 0.1 / rare)]
+    for step in range(steps):
+        size = int(rng.integers(1, 14))
+        labels = rng.choice(num_classes, size=size, p=p)
+        features = drift[labels] + rng.normal(size=(size, dim)) * rng.uniform(0.2, 2.0) + 0.01 * step
+        yield 1 + step // 8, features.astype(np.float32), labels
+
+
+@pytest.mark.parametrize("C", [12, 80])  # 80: the distance sums take the incremental rows, not a full recompute
+def test_torch_pool_equals_numpy_pool_on_the_same_stream(C):
+    rng = np.random.default_rng(11)
+    d = 6
+    reference = FeaturePool(C, d, warmup_epochs=2, alpha=2.0)
+    ours = FeaturePool(C, d, warmup_epochs=2, alpha=2.0, device="cpu", backend="torch")
+    assert ours.ops.name == "torch" and reference.ops.name == "numpy"
+    seen_single = seen_absent = 0
+    for epoch, features, labels in _stream(rng, 300, C, d):
+        reference.update(features, labels, epoch)
+        # Tensors for the torch pool, as a training loop hands them over.
+        changed = ours.update(torch.from_numpy(features), torch.from_numpy(labels), epoch)
+        assert isinstance(changed, torch.Tensor)
+        for use_interference in (True, False):
+            expected = reference.weights(use_interference)
+            got = ours.weights(use_interference)
+            assert isinstance(got, np.ndarray) and got.dtype == np.float64
+            np.testing.assert_allclose(got, expected, rtol=1e-9, atol=0)
+            tensor = ours.weights_tensor(use_interference)
+            assert tensor.dtype == torch.float64 and tensor.device == torch.device("cpu")
+            np.testing.assert_array_equal(tensor.numpy(), got)
+        np.testing.assert_array_equal(ours.present.numpy(), reference.present)
+        counts = reference.moments.counts
+        seen_single += int((counts == 1).any())
+        seen_absent += int((counts == 0).any())
+    assert seen_single > 10 and seen_absent > 10
+    np.testing.assert_array_equal(ours.contents()[1], reference.contents()[1])
+
+
+def test_numpy_pool_takes_tensors_and_gives_a_tensor_view():
+    rng = np.random.default_rng(2)
+    pool, twin = FeaturePool(4, 3), FeaturePool(4, 3)
+    for epoch in (1, 1, 2, 2):
+        features, labels = rng.normal(size=(6, 3)), rng.integers(0, 4, 6)
+        pool.update(torch.from_numpy(features), torch.from_numpy(labels), epoch)
+        twin.update(features, labels, epoch)
+    np.testing.assert_array_equal(pool.weights(), twin.weights())
+    assert isinstance(pool.weights_tensor(), torch.Tensor)
+    np.testing.assert_array_equal(pool.weights_tensor().numpy(), twin.weights())
+
+
+def test_checkpoints_cross_backends():
+    rng = np.random.default_rng(4)
+    numpy_pool = FeaturePool(5, 3, warmup_epochs=1)
+    for epoch in (1, 1, 2, 2, 3):
+        numpy_pool.update(rng.normal(size=(7, 3)), rng.integers(0, 5, 7), epoch)
+    torch_pool = FeaturePool(5, 3, warmup_epochs=1, device="cpu", backend="torch")
+    torch_pool.load_state_dict(numpy_pool.state_dict())
+    features, labels = rng.normal(size=(7, 3)), rng.integers(0, 5, 7)
+    numpy_pool.update(features, labels, 4)
+    torch_pool.update(torch.from_numpy(features), torch.from_numpy(labels), 4)
+    np.testing.assert_allclose(torch_pool.weights(), numpy_pool.weights(), rtol=1e-12)
+    state = torch_pool.state_dict()
+    assert all(isinstance(f, np.ndarray) for f, _ in state["batches"])  # device-independent
+    back = FeaturePool(5, 3, warmup_epochs=1)
+    back.load_state_dict(state)
+    np.testing.assert_allclose(back.weights(), numpy_pool.weights(), rtol=1e-12)
+
+
+def test_torch_pool_rejects_bad_batches():
+    pool = FeaturePool(3, 2, device="cpu", backend="torch")
+    with pytest.raises(ValueError, match="label is >= num_classes=3"):
+        pool.update(torch.zeros(2, 2), torch.tensor([0, 3]), 1)
+    with pytest.raises(ValueError, match="NaN or Inf"):
+        pool.update(torch.tensor([[0.0, float("nan")]]), torch.tensor([0]), 1)
+    with pytest.raises(ValueError, match="dimension 3"):
+        pool.update(torch.zeros(2, 3), torch.tensor([0, 1]), 1)
+
+
+def test_backend_choice():
+    assert pool_ops(None).name == "numpy" and pool_ops("cpu").name == "numpy"
+    assert pool_ops("cpu", "torch").name == "torch"
+    with pytest.raises(ValueError, match="backend 'numpy' runs on the host"):
+        pool_ops("cuda", "numpy")
+
+
+def test_weights_helpers_on_tensors_by_hand():
+    weights = dsb_weights(torch.tensor([1.0, 0.5, 0.0], dtype=torch.float64))
+    assert isinstance(weights, torch.Tensor)
+    np.testing.assert_allclose(weights.numpy(), np.array([1, 2, 2]) * 3 / 5)
+    out = scales_from_parts(torch.tensor([2.0, 0.0, 1.0], dtype=torch.float64),
+                            torch.tensor([1.0, 0.0, 1.0], dtype=torch.float64), torch.tensor([True, False, True]), 1.0)
+    np.testing.assert_allclose(out["S_prime"].numpy(), [1.0, 0.0, 0.5])
