@@ -127,6 +127,13 @@ class IFL(BLSoftmax):
     def second_instance_weights(self):
         return self.env2_weights
 
+    def get_extra_state(self):
+        """Env 2's weights travel with the state dict, so a resumed run keeps its second environment."""
+        return {"env2_weights": self.env2_weights}
+
+    def set_extra_state(self, state) -> None:
+        self.env2_weights = state["env2_weights"]
+
     def end_of_epoch(self, epoch: int, labels, true_class_probs) -> None:
         """Re-estimate env 2 from this epoch's p(y_i | x_i) at the end of a milestone epoch (the release's 0-based
         60 and 80)."""

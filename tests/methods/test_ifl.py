@@ -91,3 +91,7 @@ def test_schedule_and_second_environment():
     method.end_of_epoch(61, labels, probs)
     np.testing.assert_allclose(method.second_instance_weights(), [1 / 3, 1 / 3, 1 / 3, 1.0])
     assert method.second_sampling_weights(62) == pytest.approx([0.5, 0.5])
+    resumed = IFL(2, 2, class_counts=[3, 1])
+    resumed.load_state_dict(method.state_dict())
+    np.testing.assert_allclose(resumed.second_instance_weights(), [1 / 3, 1 / 3, 1 / 3, 1.0])
+    torch.testing.assert_close(resumed.centres, method.centres)
