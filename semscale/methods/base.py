@@ -5,7 +5,9 @@ says how a batch becomes a loss. The engine's step is, for every method:
 
     features = backbone(images)                       # (B, D); pool features are made from these as usual
     output   = method(features, labels)               # MethodOutput: logits and whatever the loss needs
-    loss     = weighted_mean(method.per_sample_loss(output, labels), labels, class_weights)
+                                                      # (BBN: method(features, labels, second=(features2, labels2)))
+    terms    = method.per_sample_loss(output, labels)
+    loss     = weighted_mean(terms, method.loss_labels(output, labels), class_weights)
                + method.extra_loss(output, labels)    # batch-level terms, never re-weighted
     ...
     logits at test time = method.predict(method(features))
@@ -14,6 +16,14 @@ DSB (paper Sec. 4, Eq. 4) multiplies the per-sample terms by the weight of each 
 `per_sample_loss` every term that belongs to one sample (its cross-entropy, its share of a distillation or a
 diversity term) and in `extra_loss` what belongs to no sample (a regulariser on parameters). Where a method's loss
 is not a sum of per-sample terms, its module docstring says where the weights go and why.
+
+`loss_labels(output, labels)` names the class each per-sample term belongs to: `labels` by default; a method whose
+terms are not one per batch sample returns its own (BBN: one term for the uniform and one for the reversed sample of
+each pair; MBJ: the batch and the memory features it replays), so the class weights still land on the right class.
+
+A method that needs a second batch (`second_sampling_weights` not None, i.e. BBN) is called as
+`method(features, labels, second=(second_features, second_labels))`, the second batch drawn by that sampler and put
+through the same backbone; the method keeps what it needs of it in `MethodOutput.extras`.
 
 Hooks with defaults (plain classification with a linear head):
   on_epoch_start(epoch, epochs)    schedules (BBN's cumulative alpha, deferred re-weighting, stage switches)
@@ -60,6 +70,10 @@ class Method(nn.Module):
         """(B,) loss terms, one per sample: what a class weighting (CB, DSB) multiplies."""
         return F.cross_entropy(output.logits, labels, reduction="none")
 
+    def loss_labels(self, output: MethodOutput, labels: torch.Tensor) -> torch.Tensor:
+        """The class of each term of `per_sample_loss` (what a class weighting indexes); the batch labels by default."""
+        return labels
+
     def extra_loss(self, output: MethodOutput, labels: torch.Tensor) -> torch.Tensor:
         """A scalar added after the weighted mean (regularisers on parameters); zero by default."""
         return output.logits.new_zeros(())
@@ -82,3 +96,12 @@ class Method(nn.Module):
 
     def trains_backbone(self, epoch: int) -> bool:
         return True
+
+
+def per_sample_kl(target_probs: torch.Tensor, log_probs: torch.Tensor) -> torch.Tensor:
+    """(B,) KL(target || q) = sum_c p_c (log p_c - log q_c), one per row; 0 log 0 taken as 0.
+
+    The per-row form of F.kl_div(log_probs, target_probs, reduction="batchmean"): distillation (DiVE) and RIDE's
+    diversity term are per-sample, so a class weighting can multiply them.
+    """
+    return F.kl_div(log_probs, target_probs, reduction="none").sum(dim=1)
