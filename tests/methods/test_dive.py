@@ -68,6 +68,7 @@ def test_dsb_weighting_and_frozen_teacher():
     assert batch.item() == pytest.approx(hand, rel=1e-5)
     batch.backward()
     assert teacher.weight.grad is None and method.head.weight.grad is not None
+    assert not any(p.requires_grad for p in teacher.parameters())   # the optimiser's weight decay cannot move it
 
 
 def test_missing_teacher_is_an_error():

@@ -100,6 +100,8 @@ def test_router_stage_trains_only_the_router_with_its_loss():
     loss.backward()
     assert method.router_out.weight.grad is not None
     assert all(p.grad is None for p in method.classifiers.parameters())
+    frozen = [*method.branches.parameters(), *method.classifiers.parameters()]
+    assert not any(p.requires_grad for p in frozen)                   # weight decay leaves the experts alone
 
 
 def test_routed_inference_averages_the_experts_used():
