@@ -53,9 +53,12 @@ class Method(nn.Module):
     """Plain cross-entropy with a linear head: the default every method overrides where it differs."""
 
     name = "ce"
+    needs_counts_for = ""   # what the training class counts are for, in a method that cannot work without them
 
     def __init__(self, feature_dim: int, num_classes: int, class_counts=None):
         super().__init__()
+        if class_counts is None and self.needs_counts_for:
+            raise ValueError(f"method {self.name!r} needs the training class counts ({self.needs_counts_for})")
         self.feature_dim, self.num_classes = feature_dim, num_classes
         counts = torch.ones(num_classes) if class_counts is None else torch.as_tensor(class_counts, dtype=torch.float64)
         if counts.shape != (num_classes,):

@@ -40,12 +40,11 @@ def power_normalised_targets(teacher_logits: torch.Tensor, temperature: float, p
 
 class DiVE(Method):
     name = "dive"
+    needs_counts_for = "its student term is the balanced softmax"
 
     def __init__(self, feature_dim: int, num_classes: int, class_counts=None, teacher: nn.Module | None = None,
                  temperature: float = 3.0, power: float = 0.5, distill_weight: float = 0.5):
         super().__init__(feature_dim, num_classes, class_counts)
-        if class_counts is None:
-            raise ValueError("DiVE needs the training class counts (its student term is the balanced softmax)")
         if temperature <= 0 or power <= 0:
             raise ValueError(f"DiVE: temperature and power must be positive, got {temperature} and {power}")
         if not 0.0 <= distill_weight <= 1.0:

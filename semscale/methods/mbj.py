@@ -29,7 +29,6 @@ as much as a fresh one of its class, which is how DSB+MBJ re-weights the classif
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 from .base import Method, MethodOutput
@@ -43,13 +42,12 @@ def store_probabilities(class_counts, power: float = 1.0) -> torch.Tensor:
 
 class MBJ(Method):
     name = "mbj"
+    needs_counts_for = "its store probabilities favour the tail"
 
     def __init__(self, feature_dim: int, num_classes: int, class_counts=None, memory_per_class: int = 32,
                  replay: int | None = None, memory_weight: float = 1.0, store_power: float = 1.0,
                  prototype_memory: int = 0, prototype_threshold: float = 0.5, seed: int = 0):
         super().__init__(feature_dim, num_classes, class_counts)
-        if class_counts is None:
-            raise ValueError("MBJ needs the training class counts (its store probabilities favour the tail)")
         if memory_per_class < 1:
             raise ValueError(f"MBJ: memory_per_class must be at least 1, got {memory_per_class}")
         self.replay, self.memory_weight = replay, memory_weight

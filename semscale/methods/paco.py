@@ -41,13 +41,12 @@ from .base import Method, MethodOutput
 
 class PaCo(Method):
     name = "paco"
+    needs_counts_for = "its centre logits carry log n_c / N"
 
     def __init__(self, feature_dim: int, num_classes: int, class_counts=None, alpha: float = 0.05,
                  beta: float = 1.0, gamma: float = 1.0, temperature: float = 0.07, supt: float = 1.0,
                  base_temperature: float | None = None, queue_size: int = 8192, projection_dim: int = 128):
         super().__init__(feature_dim, num_classes, class_counts)
-        if class_counts is None:
-            raise ValueError("PaCo needs the training class counts (its centre logits carry log n_c / N)")
         if temperature <= 0 or supt <= 0:
             raise ValueError(f"PaCo: temperature and supt must be positive, got {temperature} and {supt}")
         self.alpha, self.beta, self.gamma, self.supt = alpha, beta, gamma, supt

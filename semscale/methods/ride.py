@@ -77,6 +77,7 @@ def router_targets(expert_logits: torch.Tensor, labels: torch.Tensor) -> torch.T
 
 class RIDE(Method):
     name = "ride"
+    needs_counts_for = "LDAM margins, diversity temperatures"
 
     def __init__(self, feature_dim: int, num_classes: int, class_counts=None, num_experts: int = 3,
                  expert_dim: int | None = None, scale: float = 30.0, max_margin: float = 0.5,
@@ -84,8 +85,6 @@ class RIDE(Method):
                  reweight_factor: float = 0.02, reweight_epoch: int = 80, router_epochs: int = 0,
                  router_hidden: int = 16, top_choices: int = 50, pos_weight: float = 100.0):
         super().__init__(feature_dim, num_classes, class_counts)
-        if class_counts is None:
-            raise ValueError("RIDE needs the training class counts (LDAM margins, diversity temperatures)")
         if num_experts < 1:
             raise ValueError(f"RIDE: num_experts must be at least 1, got {num_experts}")
         del self.head                                             # the experts are the classifier

@@ -40,3 +40,9 @@ def test_one_engine_step_per_method(name):
     assert torch.isfinite(loss)
     loss.backward()
     assert features.grad is not None and torch.isfinite(features.grad).all()
+
+
+@pytest.mark.parametrize("name", ["paco", "ride", "mbj", "dive"])
+def test_methods_that_need_counts_say_so(name):
+    with pytest.raises(ValueError, match="class counts"):
+        build_method(name, 4, 3, None)
