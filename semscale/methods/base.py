@@ -23,14 +23,16 @@ each pair; MBJ: the batch and the memory features it replays), so the class weig
 
 A method that needs a second batch (`second_sampling_weights` not None, i.e. BBN) is called as
 `method(features, labels, second=(second_features, second_labels))`, the second batch drawn by that sampler and put
-through the same backbone; the method keeps what it needs of it in `MethodOutput.extras`.
+through the same backbone; the method keeps what it needs of it in `MethodOutput.extras`. DiVE also accepts
+`teacher_logits=` from an engine that runs its teacher network on the images.
 
 Hooks with defaults (plain classification with a linear head):
   on_epoch_start(epoch, epochs)    schedules (BBN's cumulative alpha, deferred re-weighting, stage switches)
   sampling_weights(epoch)          per-class sampling probabilities for this epoch (class-balanced, reversed), or
                                    None for the instance-balanced order
   second_sampling_weights(epoch)   BBN's reversed branch: a second batch from another sampler, or None
-  trains_backbone(epoch)           False in a decoupled second stage (cRT, LWS): the backbone is frozen
+  trains_backbone(epoch)           False in a decoupled second stage (cRT, LWS, RIDE's router): the backbone is frozen
+The engine calls on_epoch_start first each epoch: the other hooks may read the stage it sets (RIDE does).
 """
 from __future__ import annotations
 
