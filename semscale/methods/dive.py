@@ -10,7 +10,8 @@ where BSCE is the balanced-softmax cross-entropy on the student's raw logits (Re
 student term) and the tau^2 factor keeps the distillation gradient's scale (Hinton et al.).
 Defaults: tau 3, rho 0.5, a 0.5, the settings reported for DiVE's CIFAR-100-LT runs (the full paper text was not
 readable here: the values are from a public re-implementation's summary of the paper's setup, and the power
-normalisation's form from a long-tail toolbox's DiVEKLD loss; check tau per dataset against the paper). The teacher is trained beforehand (a balanced-softmax model) and stays frozen.
+normalisation's form from a long-tail toolbox's DiVEKLD loss; check tau per dataset against the paper).
+The teacher is trained beforehand (a balanced-softmax model) and stays frozen.
 
 Teacher: `teacher` is a frozen module mapping this method's input features (B, D) to logits (B, C), e.g. the head
 of a balanced-softmax model sharing the backbone's feature space; an engine that runs a separate teacher network on

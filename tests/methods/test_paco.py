@@ -23,7 +23,8 @@ def _plain_loop(method, features, labels, queue=(), queue_labels=()):
     with torch.no_grad():
         centres = method.head(features).tolist()
         z = method.embed(features).tolist()
-    contrast = [(z[j], int(labels[j]), j) for j in range(len(z))] + [(q, int(c), None) for q, c in zip(queue, queue_labels)]
+    contrast = [(z[j], int(labels[j]), j) for j in range(len(z))]
+    contrast += [(q, int(c), None) for q, c in zip(queue, queue_labels)]
     losses = []
     for i in range(len(z)):
         s_c = [(centres[i][c] + math.log(prior[c])) / supt for c in range(3)]
