@@ -5,7 +5,9 @@ says how a batch becomes a loss. The engine's step is, for every method:
 
     features = backbone(images)                       # (B, D); pool features are made from these as usual
     output   = method(features, labels)               # MethodOutput: logits and whatever the loss needs
-    loss     = weighted_mean(method.per_sample_loss(output, labels), labels, class_weights)
+                                                      # (BBN: method(features, labels, second=(features2, labels2)))
+    terms    = method.per_sample_loss(output, labels)
+    loss     = weighted_mean(terms, method.loss_labels(output, labels), class_weights)
                + method.extra_loss(output, labels)    # batch-level terms, never re-weighted
     ...
     logits at test time = method.predict(method(features))
@@ -15,12 +17,22 @@ DSB (paper Sec. 4, Eq. 4) multiplies the per-sample terms by the weight of each 
 diversity term) and in `extra_loss` what belongs to no sample (a regulariser on parameters). Where a method's loss
 is not a sum of per-sample terms, its module docstring says where the weights go and why.
 
+`loss_labels(output, labels)` names the class each per-sample term belongs to: `labels` by default; a method whose
+terms are not one per batch sample returns its own (BBN: one term for the uniform and one for the reversed sample of
+each pair; MBJ: the batch and the memory features it replays), so the class weights still land on the right class.
+
+A method that needs a second batch (`second_sampling_weights` not None, i.e. BBN) is called as
+`method(features, labels, second=(second_features, second_labels))`, the second batch drawn by that sampler and put
+through the same backbone; the method keeps what it needs of it in `MethodOutput.extras`. DiVE also accepts
+`teacher_logits=` from an engine that runs its teacher network on the images.
+
 Hooks with defaults (plain classification with a linear head):
   on_epoch_start(epoch, epochs)    schedules (BBN's cumulative alpha, deferred re-weighting, stage switches)
   sampling_weights(epoch)          per-class sampling probabilities for this epoch (class-balanced, reversed), or
                                    None for the instance-balanced order
   second_sampling_weights(epoch)   BBN's reversed branch: a second batch from another sampler, or None
-  trains_backbone(epoch)           False in a decoupled second stage (cRT, LWS): the backbone is frozen
+  trains_backbone(epoch)           False in a decoupled second stage (cRT, LWS, RIDE's router): the backbone is frozen
+The engine calls on_epoch_start first each epoch: the other hooks may read the stage it sets (RIDE does).
 """
 from __future__ import annotations
 
@@ -43,9 +55,12 @@ class Method(nn.Module):
     """Plain cross-entropy with a linear head: the default every method overrides where it differs."""
 
     name = "ce"
+    needs_counts_for = ""   # what the training class counts are for, in a method that cannot work without them
 
     def __init__(self, feature_dim: int, num_classes: int, class_counts=None):
         super().__init__()
+        if class_counts is None and self.needs_counts_for:
+            raise ValueError(f"method {self.name!r} needs the training class counts ({self.needs_counts_for})")
         self.feature_dim, self.num_classes = feature_dim, num_classes
         counts = torch.ones(num_classes) if class_counts is None else torch.as_tensor(class_counts, dtype=torch.float64)
         if counts.shape != (num_classes,):
@@ -59,6 +74,10 @@ class Method(nn.Module):
     def per_sample_loss(self, output: MethodOutput, labels: torch.Tensor) -> torch.Tensor:
         """(B,) loss terms, one per sample: what a class weighting (CB, DSB) multiplies."""
         return F.cross_entropy(output.logits, labels, reduction="none")
+
+    def loss_labels(self, output: MethodOutput, labels: torch.Tensor) -> torch.Tensor:
+        """The class of each term of `per_sample_loss` (what a class weighting indexes); the batch labels by default."""
+        return labels
 
     def extra_loss(self, output: MethodOutput, labels: torch.Tensor) -> torch.Tensor:
         """A scalar added after the weighted mean (regularisers on parameters); zero by default."""
@@ -82,3 +101,12 @@ class Method(nn.Module):
 
     def trains_backbone(self, epoch: int) -> bool:
         return True
+
+
+def per_sample_kl(target_probs: torch.Tensor, log_probs: torch.Tensor) -> torch.Tensor:
+    """(B,) KL(target || q) = sum_c p_c (log p_c - log q_c), one per row; 0 log 0 taken as 0.
+
+    The per-row form of F.kl_div(log_probs, target_probs, reduction="batchmean"): distillation (DiVE) and RIDE's
+    diversity term are per-sample, so a class weighting can multiply them.
+    """
+    return F.kl_div(log_probs, target_probs, reduction="none").sum(dim=1)

@@ -1,0 +1,120 @@
+"""MBJ: Memory-based Jitter (Liu, Li & Sun, AAAI 2022, "Memory-Based Jitter: Improving Visual Recognition on
+Long-Tailed Data with Diversity in Memory"), Table 2's MBJ and DSB+MBJ rows.
+
+Mechanism (paper Sec. 3 and its Fig. 3): the model's weights jitter from one iteration to the next, so features of
+the same images from historical editions of the model differ ("feature jitter"); collected in a memory they add
+within-class diversity, which the tail classes lack. For classification, MBJ stores past batch features in a memory
+with a class-specific probability (head classes rarely, tail classes often) and trains the classifier on the batch
+features together with features from the memory. For metric learning the paper keeps historical class prototypes
+instead ("weight jitter"); this module offers that as `prototype_memory`: past classifier rows of each class are
+kept and a sample's logit for class c is the log-sum-exp over c's current and historical prototypes, so the
+historical weights jitter the logits.
+
+No official code was found, so these are this module's assumptions (each an option):
+  * store probability p_c = (n_min / n_c)^`store_power` (1 for the rarest class, n_min / n_c for the others);
+  * `memory_per_class` 32 slots a class, first in first out, filled with detached backbone features;
+  * every training step replays `replay` memory features (default: the batch size) drawn uniformly from the filled
+    slots (the memory's content is already tail-heavy), drawn before the current batch is stored;
+  * the replayed features are classified by the current classifier and pooled with the batch into one cross-entropy
+    mean, the memory's terms scaled by `memory_weight` (1);
+  * prototype memory (off by default, as the paper uses it for metric learning): every step, each class with
+    p_c >= `prototype_threshold` stores its current classifier row (detached) in a ring of `prototype_memory` slots;
+  * randomness from the method's own generator (`seed`), so runs repeat.
+
+DSB: where the weights go and why. Every term is one feature's cross-entropy, batch or replayed, and a replayed
+feature is a (historical) sample of its class, so `per_sample_loss` returns the batch terms then the memory terms,
+`loss_labels` their classes, and the DSB weight of each term's class multiplies it: a replayed tail feature counts
+as much as a fresh one of its class, which is how DSB+MBJ re-weights the classifier's training set.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .base import Method, MethodOutput
+
+
+def store_probabilities(class_counts, power: float = 1.0) -> torch.Tensor:
+    """MBJ's class-specific store probability (assumed form): (n_min / n_c)^power, 1 for the rarest class."""
+    counts = torch.as_tensor(class_counts, dtype=torch.float64).clamp(min=1)
+    return (counts.min() / counts).pow(power).float()
+
+
+class MBJ(Method):
+    name = "mbj"
+    needs_counts_for = "its store probabilities favour the tail"
+
+    def __init__(self, feature_dim: int, num_classes: int, class_counts=None, memory_per_class: int = 32,
+                 replay: int | None = None, memory_weight: float = 1.0, store_power: float = 1.0,
+                 prototype_memory: int = 0, prototype_threshold: float = 0.5, seed: int = 0):
+        super().__init__(feature_dim, num_classes, class_counts)
+        if memory_per_class < 1:
+            raise ValueError(f"MBJ: memory_per_class must be at least 1, got {memory_per_class}")
+        self.replay, self.memory_weight = replay, memory_weight
+        self.register_buffer("store_probability", store_probabilities(self.class_counts, store_power))
+        self.register_buffer("memory", torch.zeros(num_classes, memory_per_class, feature_dim))
+        self.register_buffer("filled", torch.zeros(num_classes, memory_per_class, dtype=torch.bool))
+        self.register_buffer("next_slot", torch.zeros(num_classes, dtype=torch.long))
+        self.register_buffer("prototypes", torch.zeros(num_classes, prototype_memory, feature_dim))
+        self.register_buffer("prototype_filled", torch.zeros(num_classes, prototype_memory, dtype=torch.bool))
+        self.prototype_threshold, self.prototype_slot = prototype_threshold, 0
+        self.generator = torch.Generator().manual_seed(seed)
+
+    # ---- logits
+    def classify(self, features):
+        """Current classifier logits; with a prototype memory, log-sum-exp over each class's current and stored rows."""
+        logits = self.head(features)
+        if not self.prototype_filled.any():
+            return logits
+        stored = torch.einsum("bd,cmd->bcm", features, self.prototypes) + self.head.bias[None, :, None]
+        stored = stored.masked_fill(~self.prototype_filled[None], float("-inf"))
+        return torch.logsumexp(torch.cat([logits[:, :, None], stored], 2), 2)
+
+    def forward(self, features, labels=None) -> MethodOutput:
+        logits = self.classify(features)
+        if labels is None or not self.training:
+            return MethodOutput(logits)
+        replayed, replayed_labels = self._draw(self.replay or features.shape[0])
+        extras = {"memory_logits": self.classify(replayed), "memory_labels": replayed_labels.to(labels.device)}
+        self._store(features.detach(), labels)
+        self._store_prototypes()
+        return MethodOutput(logits, extras)
+
+    # ---- memory
+    def _draw(self, count):
+        slots = self.filled.flatten().nonzero().squeeze(1)
+        if len(slots) == 0:
+            return self.memory.new_zeros(0, self.feature_dim), torch.zeros(0, dtype=torch.long)
+        picks = slots.cpu()[torch.randint(len(slots), (count,), generator=self.generator)].to(slots.device)
+        depth = self.memory.shape[1]
+        return self.memory.flatten(0, 1)[picks], picks // depth
+
+    @torch.no_grad()
+    def _store(self, features, labels):
+        keep = torch.rand(len(labels), generator=self.generator).to(labels.device) < self.store_probability[labels]
+        for feature, label in zip(features[keep], labels[keep]):
+            slot = self.next_slot[label]
+            self.memory[label, slot], self.filled[label, slot] = feature, True
+            self.next_slot[label] = (slot + 1) % self.memory.shape[1]
+
+    @torch.no_grad()
+    def _store_prototypes(self):
+        if self.prototypes.shape[1] == 0:
+            return
+        tail = self.store_probability >= self.prototype_threshold
+        self.prototypes[tail, self.prototype_slot] = self.head.weight[tail].detach()
+        self.prototype_filled[tail, self.prototype_slot] = True
+        self.prototype_slot = (self.prototype_slot + 1) % self.prototypes.shape[1]
+
+    # ---- loss
+    def per_sample_loss(self, output, labels):
+        batch = F.cross_entropy(output.logits, labels, reduction="none")
+        if "memory_logits" not in output.extras:
+            return batch
+        memory = F.cross_entropy(output.extras["memory_logits"], output.extras["memory_labels"], reduction="none")
+        return torch.cat([batch, self.memory_weight * memory])
+
+    def loss_labels(self, output, labels):
+        if "memory_labels" not in output.extras:
+            return labels
+        return torch.cat([labels, output.extras["memory_labels"]])
