@@ -8,10 +8,14 @@ import inspect
 
 from .base import Method
 from .bbn import BBN
+from .blsoftmax import BLSoftmax
+from .decoupled import CRT, LWS
 from .dive import DiVE
+from .ifl import IFL
 from .mbj import MBJ
 from .paco import PaCo
 from .ride import RIDE
+from .tde import TDE
 
 METHODS: dict[str, type[Method]] = {
     "ce": Method,
@@ -20,6 +24,11 @@ METHODS: dict[str, type[Method]] = {
     "bbn": BBN,
     "mbj": MBJ,
     "dive": DiVE,
+    "ifl": IFL,
+    "crt": CRT,
+    "lws": LWS,
+    "tde": TDE,
+    "blsoftmax": BLSoftmax,
 }
 
 
