@@ -6,7 +6,7 @@ Choleskys of volume.py (scipy's LAPACK wrapper, faster a call than numpy's batch
 While the chunks run, numpy's BLAS is held to one thread: each chunk is small, and a multi-threaded BLAS inside
 several Python threads oversubscribes the cores (measured 2-3x slower on 2 cores).
 
-SEMSCALE_THREADS=1 means one thread everywhere: importing semscale then also holds the BLAS libraries that numpy and
+SEMSCALE_THREADS=1 means one thread everywhere: the first numeric module of semscale imported then also holds the BLAS libraries that numpy and
 scipy loaded (OpenBLAS, MKL, ...) to one thread for the whole process (hold_blas_to_setting).
 """
 from __future__ import annotations
@@ -21,7 +21,8 @@ _controller = None
 
 def hold_blas_to_setting() -> bool:
     """With SEMSCALE_THREADS=1, limit every BLAS library loaded so far to one thread, process-wide (threadpoolctl).
-    Returns whether it did. Called when semscale.arrays is imported, i.e. by `import semscale`."""
+    Returns whether it did. Called when semscale.arrays is imported, i.e. by the first use of any numeric module (`import semscale` alone
+    is lazy and loads none)."""
     if os.environ.get("SEMSCALE_THREADS", "").strip() != "1":
         return False
     global _controller

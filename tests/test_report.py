@@ -76,8 +76,9 @@ def test_model_cache_key_covers_the_training_code(monkeypatch, tmp_path):
 
     names = {p.relative_to(p.parents[1] if p.parent.name != "semscale" else p.parent).as_posix()
              for p in features.training_code_files()}
-    for needed in ("train.py", "pool.py", "weighting.py", "models.py", "losses.py", "moments.py", "volume.py",
-                   "scales.py", "sample_space.py"):
+    for needed in ("train.py", "engine/trainer.py", "pool.py", "weighting.py", "models/network.py",
+                   "losses/registry.py", "methods/base.py", "moments.py", "volume.py", "scales.py", "sample_space.py",
+                   "transforms.py"):
         assert needed in names
     assert not {"cli.py", "report.py", "stats.py", "experiment.py"} & names
     assert not any(n.startswith("data/") for n in names)

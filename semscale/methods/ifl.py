@@ -94,9 +94,16 @@ class IFL(BLSoftmax):
         passed = sum(epoch >= m for m in self.milestone_epochs(epochs))
         self.centre_weight = self.centre_weights[passed]
 
-    def forward(self, features: torch.Tensor, labels: torch.Tensor | None = None) -> MethodOutput:
+    def forward(self, features: torch.Tensor, labels: torch.Tensor | None = None, second=None) -> MethodOutput:
+        """second: (features, labels) of the batch drawn by `second_sampling_weights` (the second environment);
+        as in the release, the two batches are concatenated into one before the loss."""
+        if second is not None:
+            if labels is None:
+                raise ValueError("IFL: a second batch needs the first batch's labels")
+            features, labels = torch.cat([features, second[0]]), torch.cat([labels, second[1]])
         output = MethodOutput(self.head(features))
         if labels is not None:
+            output.extras["labels"] = labels
             output.extras["features"] = features
             # advanced indexing copies: the loss sees the centres before this batch's step
             output.extras["centres"] = self.centres[labels]
@@ -111,7 +118,12 @@ class IFL(BLSoftmax):
         pull = one_hot.t() @ features - one_hot.sum(0)[:, None] * self.centres.to(features.dtype)
         self.centres += (2.0 * self.centre_lr / len(labels)) * pull.to(self.centres.dtype)
 
+    def loss_labels(self, output: MethodOutput, labels: torch.Tensor) -> torch.Tensor:
+        """Both environments' labels when a second batch was concatenated in."""
+        return output.extras.get("labels", labels)
+
     def per_sample_loss(self, output: MethodOutput, labels: torch.Tensor) -> torch.Tensor:
+        labels = self.loss_labels(output, labels)
         loss = super().per_sample_loss(output, labels)
         if self.centre_weight == 0 or "features" not in output.extras:
             return loss
