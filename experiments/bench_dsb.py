@@ -52,7 +52,7 @@ def speed_ratio(exp, loss: str, cfg, backbone: str, blocks: int, block_iteration
             for batch in torch.split(epoch_order(len(train.labels), 0, 1), config.batch_size):
                 with torch.no_grad():
                     _, pooled = trainer.model(trainer.images[batch])
-                trainer.pool.update(pooled.numpy(), trainer.labels[batch].numpy(), epoch=1)
+                trainer.pool.update(pooled, trainer.labels[batch], epoch=1)  # tensors on any device
         trainers[weighting] = trainer
     batches = list(torch.split(epoch_order(len(train.labels), 0, 2), cfg["batch_size"]))
     seconds, shares = {"none": [], "dsb": []}, []

@@ -18,11 +18,13 @@ from .train import TrainConfig, Trainer, to_tensor_images
 
 @torch.no_grad()
 def extract_features(network, images, batch_size: int = 512) -> np.ndarray:
-    """Pool features (B, 64) for every image, model in eval mode."""
+    """Pool features (B, 64) for every image, model in eval mode; batches go to the model's device, features come
+    back to the host."""
     tensors = images if isinstance(images, torch.Tensor) else to_tensor_images(images)
+    device = next(network.parameters()).device
     was_training = network.training
     network.eval()
-    out = [network(tensors[i:i + batch_size])[1] for i in range(0, len(tensors), batch_size)]
+    out = [network(tensors[i:i + batch_size].to(device))[1].cpu() for i in range(0, len(tensors), batch_size)]
     network.train(was_training)
     return torch.cat(out).double().numpy()
 
