@@ -94,7 +94,8 @@ class DSB(Weighting):
         self.name = "dsb" if use_interference else "dsb1"
 
     def class_weights(self, epoch):
-        return self.pool.weights(self.use_interference) if self.pool.reweighting(epoch) else None
+        # a tensor on the pool's device: on a GPU run the weights never make a host round trip
+        return self.pool.weights_tensor(self.use_interference) if self.pool.reweighting(epoch) else None
 
 
 class CDB(Weighting):

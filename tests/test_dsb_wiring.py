@@ -34,6 +34,13 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+def host(values, dtype=None) -> np.ndarray:
+    """A copy on the host of a numpy array or a torch tensor on any device."""
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu().numpy()
+    return np.array(values, dtype=dtype)
+
+
 class Stop(Exception):
     """Raised by a spy to stop training partway, as a kill would (the last checkpoint is what survives)."""
 
@@ -97,7 +104,7 @@ class Spies:
 
         def update(pool, features, labels, epoch):
             spies.events.append("update")
-            spies.updates.append((epoch, np.array(features, dtype=np.float32), np.array(labels)))
+            spies.updates.append((epoch, host(features, np.float32), host(labels)))
             return original_update(pool, features, labels, epoch)
 
         monkeypatch.setattr(FeaturePool, "update", update)
@@ -107,7 +114,7 @@ class Spies:
         def class_weights(weighting, epoch):
             result = original_read(weighting, epoch)
             spies.events.append("read")
-            spies.reads.append((epoch, None if result is None else np.array(result, dtype=np.float64)))
+            spies.reads.append((epoch, None if result is None else host(result, np.float64)))
             return result
 
         monkeypatch.setattr(weighting_class, "class_weights", class_weights)
@@ -126,7 +133,7 @@ class Spies:
 
         def weighted_mean(per_sample, labels, class_weights):
             spies.events.append("multiply")
-            spies.multiplied.append(None if class_weights is None else np.array(class_weights, dtype=np.float64))
+            spies.multiplied.append(None if class_weights is None else host(class_weights, np.float64))
             return original_mean(per_sample, labels, class_weights)
 
         # every module that imported the function by name (train.py today, an engine package after a rewrite)
