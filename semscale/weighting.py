@@ -6,7 +6,8 @@ REPLICATION_NOTES section 3). A weighting returns None for "no weights this epoc
   cb       class-balanced: w ~ 1 / E_n, beta 0.9999 (Cui et al.); `start_epoch` > 1 defers it (LDAM-DRW)
   dsb      w ~ 1 / S from the feature pool, from stage 3 on (paper Sec. 4)
   dsb1     w ~ 1 / S', no inter-class interference (App. H.1, "DSB-1")
-  cdb      w_c = (1 - acc_c)^tau normalised to sum to C (CDB loss, App. H.2), from the accuracies last observed (the Trainer passes each epoch's training accuracy, summed over ranks; the CDB paper uses a validation set)
+  cdb      w_c = (1 - acc_c)^tau normalised to sum to C (CDB loss, App. H.2), from the accuracies last observed
+           (the Trainer passes each epoch's training accuracy, summed over ranks; the CDB paper uses a validation set)
 """
 from __future__ import annotations
 
