@@ -47,6 +47,8 @@ class MethodNetwork(nn.Module):
         self.backbone.requires_grad_(not frozen)
         if frozen:
             self.backbone.eval()
+            for parameter in self.backbone.parameters():
+                parameter.grad = None   # stage 1's last gradients: nothing may read them as current
 
 
 def class_sampled_order(labels: torch.Tensor, class_probs, seed: int, epoch: int, stream: int) -> torch.Tensor:
