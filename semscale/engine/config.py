@@ -79,8 +79,6 @@ class TrainConfig:
             if self.task != "classification" or self.mix != "none":
                 raise ValueError(f"TrainConfig.method {self.method!r}: methods train classification without "
                                  "MixUp/CutMix; use task 'classification' and mix 'none'")
-        elif self.method_options:
-            raise ValueError("TrainConfig.method_options given without a method; set TrainConfig.method")
 
     def key(self) -> str:
         """Hash of the config: checkpoints and cached models are keyed by it (see the module docstring)."""
