@@ -190,3 +190,45 @@ def test_stopped_and_resumed_run_equals_uninterrupted(method, options, epochs, s
     assert strip == [{k: v for k, v in r.items() if k not in drop} for r in resumed.history]
     for name, tensor in straight.network.state_dict().items():
         assert torch.equal(tensor, resumed.network.state_dict()[name]), name
+
+
+def test_class_sampled_order_with_instance_weights():
+    from semscale.engine.method_network import class_sampled_order
+
+    labels, weights = torch.tensor([0, 0, 0, 1]), [1.0, 2.0, 1.0, 5.0]
+    draws = torch.cat([class_sampled_order(labels, [0.5, 0.5], 0, epoch, 12, weights) for epoch in range(1, 2001)])
+    # class 0 gets 0.5 split 1:2:1, class 1's only member 0.5
+    np.testing.assert_allclose(np.bincount(draws.numpy(), minlength=4) / len(draws), [0.125, 0.25, 0.125, 0.5],
+                               atol=0.01)
+
+
+def test_ifl_second_environment_is_re_estimated_by_the_engine(monkeypatch):
+    import semscale.engine.method_training as training
+    from semscale.methods.ifl import intra_class_weights
+
+    options = {"milestones": [0.34], "centre_weights": [0.0, 0.001]}   # milestone epoch round(0.34 * 3) + 1 = 2
+    trainer, images, labels = trainer_for("ifl", options=options, epochs=3)
+    seen, instance_args = {}, []
+    end_of_epoch, order = trainer.method.end_of_epoch, training.class_sampled_order
+
+    def spy_end(epoch, epoch_labels, probs):
+        network = trainer.network.eval()
+        with torch.no_grad():   # p(y_i | x_i) by hand: softmax of the head on the backbone's features
+            expected = torch.softmax(network.method.head(network.backbone(images)).double(), 1)
+        network.train()
+        np.testing.assert_allclose(probs, expected[torch.arange(len(labels)), torch.as_tensor(labels)].numpy(),
+                                   rtol=1e-5)
+        assert np.array_equal(epoch_labels, labels)
+        seen[epoch] = probs
+        end_of_epoch(epoch, epoch_labels, probs)
+
+    def spy_order(*args):
+        instance_args.append(args[5] if len(args) > 5 else None)
+        return order(*args)
+
+    trainer.method.end_of_epoch = spy_end
+    monkeypatch.setattr(training, "class_sampled_order", spy_order)
+    trainer.fit()
+    assert sorted(seen) == [1, 2, 3]
+    np.testing.assert_allclose(trainer.method.env2_weights, intra_class_weights(labels, seen[2]))
+    assert instance_args[:2] == [None, None] and instance_args[2] is trainer.method.env2_weights   # epoch 3's

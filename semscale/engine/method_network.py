@@ -51,8 +51,10 @@ class MethodNetwork(nn.Module):
                 parameter.grad = None   # stage 1's last gradients: nothing may read them as current
 
 
-def class_sampled_order(labels: torch.Tensor, class_probs, seed: int, epoch: int, stream: int) -> torch.Tensor:
-    """len(labels) indices: a class drawn from `class_probs` per index, then a member of it uniformly.
+def class_sampled_order(labels: torch.Tensor, class_probs, seed: int, epoch: int, stream: int,
+                        instance_weights=None) -> torch.Tensor:
+    """len(labels) indices: a class drawn from `class_probs` per index, then a member of it uniformly, or, with
+    `instance_weights` (N,), member i of class c with probability w_i / sum_{j in c} w_j (IFL's second environment).
 
     Classes without training samples get probability 0 (the rest renormalised): there is nothing of them to draw.
     """
@@ -66,6 +68,13 @@ def class_sampled_order(labels: torch.Tensor, class_probs, seed: int, epoch: int
     if probs.sum() <= 0:
         raise ValueError("per-class sampling weights: no class with training samples has a positive weight")
     generator = torch.Generator().manual_seed(derived_seed(seed, epoch, stream))
+    if instance_weights is not None:
+        weights = torch.as_tensor(instance_weights, dtype=torch.float64).cpu()
+        if weights.shape != labels.shape or (weights < 0).any():
+            raise ValueError(f"per-sample sampling weights: expected {len(labels)} non-negative values")
+        class_sums = torch.zeros(num_classes, dtype=torch.float64).index_add_(0, labels, weights)
+        per_sample = probs[labels] * weights / class_sums[labels].clamp_min(1e-300)
+        return torch.multinomial(per_sample, len(labels), replacement=True, generator=generator)
     classes = torch.multinomial(probs, len(labels), replacement=True, generator=generator)
     members = torch.argsort(labels, stable=True)                 # dataset indices grouped by class
     starts = torch.cumsum(counts, 0) - counts

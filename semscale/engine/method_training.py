@@ -9,6 +9,8 @@ from __future__ import annotations
 import itertools
 import time
 
+import torch
+
 from ..distributed import world
 from .devices import autocast, to_device
 from .loader import EpochBatchSampler, InMemoryBatches
@@ -68,7 +70,21 @@ class MethodTraining:
                              "path (an ImageDataset at its own size without augmentation)")
         sampler = EpochBatchSampler(len(self.labels), self.config.batch_size, self.config.seed, *world())
         sampler.set_epoch(epoch)
-        sampler.set_order(class_sampled_order(self.labels, weights, self.config.seed, epoch, SECOND_STREAM))
+        instance = getattr(self.method, "second_instance_weights", lambda: None)()   # IFL after a milestone
+        sampler.set_order(class_sampled_order(self.labels, weights, self.config.seed, epoch, SECOND_STREAM, instance))
         source = self.source
         return ((source.images[i.to(source.images.device)], source.labels[i.to(source.images.device)])
                 for i in sampler.rank_indices())
+
+    def _end_method_epoch(self, epoch: int) -> None:
+        """IFL's `end_of_epoch(epoch, labels, p(y_i | x_i))`: the training set's true-class probabilities in dataset
+        order, from one inference pass (in-memory path; IFL re-estimates its second environment from them)."""
+        if not hasattr(self.method, "end_of_epoch"):
+            return
+        if not isinstance(self.source, InMemoryBatches):
+            raise ValueError(f"TrainConfig.method {self.config.method!r}: end_of_epoch needs the in-memory path")
+        from .evaluation import predict
+
+        logits = torch.from_numpy(predict(self.network, self.source.images, amp=self.config.amp))
+        probs = torch.softmax(logits.double(), dim=1).gather(1, self.labels[:, None]).squeeze(1)
+        self.method.end_of_epoch(epoch, self.labels.numpy(), probs.numpy())

@@ -251,6 +251,8 @@ class Trainer(MethodTraining):
                       "stage": self.pool.stage(epoch) if self.pool else None}
             if config.task == "classification":
                 self.weighting.observe_accuracy(self._accuracy(correct, seen, size))
+            if self.method is not None:
+                self._end_method_epoch(epoch)
             if evaluate_fn is not None:
                 record.update(evaluate_fn(self))
             self.history.append(record)
