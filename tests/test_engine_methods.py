@@ -232,3 +232,49 @@ def test_ifl_second_environment_is_re_estimated_by_the_engine(monkeypatch):
     assert sorted(seen) == [1, 2, 3]
     np.testing.assert_allclose(trainer.method.env2_weights, intra_class_weights(labels, seen[2]))
     assert instance_args[:2] == [None, None] and instance_args[2] is trainer.method.env2_weights   # epoch 3's
+
+
+DDP_SCRIPT = """
+import json, sys
+import torch
+torch.set_num_threads(1)
+from semscale.distributed import world
+from semscale.engine import TrainConfig, Trainer
+generator = torch.Generator().manual_seed(0)
+labels = torch.repeat_interleave(torch.arange(3), torch.tensor([40, 12, 4]))
+images = torch.rand(len(labels), 1, 8, 8, generator=generator) + 0.3 * labels[:, None, None, None].float()
+out = {}
+for method, options in (("bbn", {}), ("crt", {"stage2_epochs": 1}),
+                        ("ifl", {"milestones": [0.34], "centre_weights": [0.0, 0.001]})):
+    config = TrainConfig(width=4, epochs=3, batch_size=16, warmup_epochs=1, weighting="dsb", threads=1,
+                         device="cpu", method=method, method_options=options)
+    trainer = Trainer(config, images, labels.numpy(), 3, progress=False)
+    trainer.fit()
+    out[method] = [p.detach().double().sum().item() for p in trainer.network.parameters()]
+json.dump(out, open(sys.argv[1] + f".{world()[0]}", "w"))
+"""
+
+
+def test_methods_under_two_gloo_ranks_keep_the_ranks_equal(tmp_path):
+    """DDP with a method: second batches, a frozen stage (find_unused_parameters) and IFL's end-of-epoch pass run on
+    both ranks and leave them with the same parameters."""
+    import json
+    import os
+    import socket
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    script = tmp_path / "ddp.py"
+    script.write_text(DDP_SCRIPT)
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+                             str(port), str(script), str(tmp_path / "out")],
+                            env={**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"},
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    a, b = (json.load(open(tmp_path / f"out.{r}")) for r in range(2))
+    assert a == b and all(np.isfinite(v).all() for v in a.values())

@@ -131,7 +131,10 @@ class Trainer(MethodTraining):
                 raise ValueError("TrainConfig.sync_bn: SyncBatchNorm runs on CUDA devices only; turn it off on CPUs")
             network = torch.nn.SyncBatchNorm.convert_sync_batchnorm(network)
         device_ids = [self.device.index] if self.device.type == "cuda" else None
-        return torch.nn.parallel.DistributedDataParallel(network, device_ids=device_ids)
+        # A method leaves some of its parameters without a gradient in some stages (LWS's scales in stage 1, RIDE's
+        # router before its stage, the backbone in a frozen stage): DDP must be told to expect that.
+        return torch.nn.parallel.DistributedDataParallel(network, device_ids=device_ids,
+                                                         find_unused_parameters=self.method is not None)
 
     def _mixer(self):
         from ..transforms import BatchMixer
