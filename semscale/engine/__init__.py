@@ -7,6 +7,8 @@
     checkpoint.py  atomic per-epoch checkpoints, exact resume
     evaluation.py  predict / evaluate / train_and_evaluate
     trainer.py     Trainer: Alg. 2 with the DSB pool, DDP
+    method_network.py  TrainConfig.method: backbone + a semscale.methods Method, per-class samplers
+    method_training.py the Trainer's method hooks (stages, second batches, frozen backbone)
     cli_config.py  `semscale train`: every TrainConfig field as an option, YAML configs, the CSV epoch log
 
 Names are imported lazily, so that `semscale --help` (which reads cli_config) does not import torch.

@@ -28,7 +28,8 @@ def save_checkpoint(trainer, path: Path) -> None:
                        "optimizer": trainer.optimizer.state_dict(), "schedule": trainer.schedule.state_dict(),
                        "scaler": trainer.scaler.state_dict() if trainer.scaler else None,
                        "pool": trainer.pool.state_dict() if trainer.pool else None,
-                       "weighting": trainer.weighting.state_dict(), "history": trainer.history}, path)
+                       "weighting": trainer.weighting.state_dict(), "history": trainer.history,
+                       "backbone_frozen": trainer.backbone_frozen}, path)
 
 
 def load_checkpoint(trainer, path: Path) -> None:
@@ -40,6 +41,8 @@ def load_checkpoint(trainer, path: Path) -> None:
                          "delete it or use another checkpoint path")
     trainer.network.load_state_dict(state["model"])
     trainer.criterion.load_state_dict(state["criterion"])
+    if state.get("backbone_frozen"):  # a method's second stage: its optimizer holds the method's parameters only
+        trainer.set_backbone_frozen(True)
     trainer.optimizer.load_state_dict(state["optimizer"])  # moves the moments onto the parameters' device
     trainer.schedule.load_state_dict(state["schedule"])
     if trainer.scaler is not None and state.get("scaler"):

@@ -30,7 +30,9 @@ HELP = {
     "SEMSCALE_THREADS or torch's default)", "augment": "none, cifar (crop + flip) or imagenet (RandomResizedCrop + "
     "flip)", "mix": "none, mixup, cutmix or mixup_cutmix", "mix_alpha": "Beta(alpha, alpha) of the mixing coefficient",
     "image_size": "input size (0: the dataset's own; file datasets need one, 224 for ImageNet-scale)",
-    "pretrained": "'' (random init), imagenet, or a local weights file", "stem": "auto, cifar or imagenet stem"}
+    "pretrained": "'' (random init), imagenet, or a local weights file", "stem": "auto, cifar or imagenet stem",
+    "method": "a long-tailed method of semscale.methods replacing the head and loss (bbn, ride, paco, crt, ...)",
+    "method_options": "the method's keyword arguments (JSON or YAML mapping)"}
 
 
 def parse_bool(text: str) -> bool:

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 # Engine fields added after the original config: hashed only when not at their default (see module docstring).
 ENGINE_FIELDS = ("device", "amp", "workers", "channels_last", "sync_bn", "deterministic", "threads", "augment",
-                 "mix", "mix_alpha", "image_size", "pretrained", "stem")
+                 "mix", "mix_alpha", "image_size", "pretrained", "stem", "method", "method_options")
 NOT_HASHED = ("workers",)
 
 # Allowed values (the command line's choices). __post_init__ checks the engine fields; the original ones are
@@ -61,6 +61,9 @@ class TrainConfig:
     image_size: int = 0               # 0: the dataset's own size (file datasets need one: 224 for ImageNet-scale)
     pretrained: str = ""              # "" | "imagenet" | path of a local weights file
     stem: str = "auto"                # auto | cifar (3x3 stride-1, no max-pool) | imagenet
+    # ---- methods (issue 11): "" = the Network's own head and `loss`; else a semscale.methods name replaces both
+    method: str = ""                  # "" | ce | paco | ride | bbn | mbj | dive | ifl | crt | lws | tde | blsoftmax
+    method_options: dict = field(default_factory=dict)
 
     def __post_init__(self):
         for name in ENGINE_FIELDS:
@@ -69,6 +72,13 @@ class TrainConfig:
                 raise ValueError(f"TrainConfig.{name} = {value!r}: expected one of {', '.join(allowed)}")
         if self.mix != "none" and self.task != "classification":
             raise ValueError("TrainConfig.mix: MixUp/CutMix mix class labels; use it with task 'classification'")
+        if self.method:
+            if self.loss != "ce":
+                raise ValueError(f"TrainConfig: loss {self.loss!r} and method {self.method!r} both given; a method "
+                                 "brings its own loss (config.loss is not used): leave loss at 'ce'")
+            if self.task != "classification" or self.mix != "none":
+                raise ValueError(f"TrainConfig.method {self.method!r}: methods train classification without "
+                                 "MixUp/CutMix; use task 'classification' and mix 'none'")
 
     def key(self) -> str:
         """Hash of the config: checkpoints and cached models are keyed by it (see the module docstring)."""
@@ -76,7 +86,19 @@ class TrainConfig:
         for name in ENGINE_FIELDS:
             if name in NOT_HASHED or values[name] == defaults[name]:
                 values.pop(name)
-        return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
+        return hashlib.sha256(json.dumps(values, sort_keys=True, default=module_digest).encode()).hexdigest()[:16]
+
+
+def module_digest(value) -> str:
+    """JSON stand-in for a torch module in an options mapping (DiVE's teacher): its class and its tensors' hash."""
+    if not hasattr(value, "state_dict"):
+        raise TypeError(f"TrainConfig: an option value of type {type(value).__name__} cannot be hashed into the key; "
+                        "use numbers, strings, lists, mappings or a torch module")
+    digest = hashlib.sha256(type(value).__name__.encode())
+    for name, tensor in value.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return "module:" + digest.hexdigest()
 
 
 def defaults_of() -> dict:

@@ -49,16 +49,24 @@ class EpochBatchSampler(torch.utils.data.Sampler):
         self.num_samples, self.batch_size, self.seed = num_samples, batch_size, seed
         self.rank, self.world_size, self.seeded = rank, world_size, seeded
         self.epoch = 1
+        self.order: torch.Tensor | None = None  # an explicit order (a method's per-class sampler), else epoch_order
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+
+    def set_order(self, order: torch.Tensor | None) -> None:
+        """Use `order` (num_samples indices, drawn from (seed, epoch) by the caller) instead of the permutation."""
+        if order is not None and len(order) != self.num_samples:
+            raise ValueError(f"EpochBatchSampler.set_order: expected {self.num_samples} indices, got {len(order)}")
+        self.order = order
 
     def __len__(self) -> int:
         return -(-self.num_samples // self.batch_size)
 
     def rank_indices(self):
         """This rank's index tensors, one per global batch, for the current epoch."""
-        for global_batch in torch.split(epoch_order(self.num_samples, self.seed, self.epoch), self.batch_size):
+        order = self.order if self.order is not None else epoch_order(self.num_samples, self.seed, self.epoch)
+        for global_batch in torch.split(order, self.batch_size):
             yield torch.tensor_split(global_batch, self.world_size)[self.rank] if self.world_size > 1 \
                 else global_batch
 

@@ -26,6 +26,8 @@ from .devices import (autocast, check_amp, configure_runtime, grad_scaler, resol
                       use_channels_last)
 from .evaluation import in_memory, to_tensor_images, transformed
 from .loader import EpochBatchSampler, InMemoryBatches, StreamingBatches, derived_seed
+from .method_network import MethodNetwork
+from .method_training import MethodTraining
 from .optim import build_optimizer, build_schedule
 
 
@@ -42,7 +44,7 @@ def network_options(config: TrainConfig, image_size) -> dict:
     return {"pretrained": config.pretrained or None, "stem": config.stem, "image_size": image_size}
 
 
-class Trainer:
+class Trainer(MethodTraining):
     """Holds the model, loss, optimizer, pool and weighting of one run; `fit` trains with checkpoints.
 
     Trainer(config, images, labels, num_classes, ...) trains on in-memory images (N, H, W, C) or a float tensor
@@ -62,6 +64,13 @@ class Trainer:
         seed_everything(config.seed)
         network = build_network(config.backbone, self.num_classes, channels, config.task, config.head,
                                 config.width, **network_options(config, image_size))
+        self.method, self.backbone_frozen = None, False
+        if config.method:  # the method replaces the head (and the loss): method_network.py
+            from ..methods import build_method
+
+            self.method = build_method(config.method, network.backbone.out_features, self.num_classes, self.counts,
+                                       **config.method_options)
+            network = MethodNetwork(network.backbone, self.method)
         self.channels_last = use_channels_last(config.channels_last, self.device, config.amp)
         network = network.to(self.device, memory_format=torch.channels_last if self.channels_last
                              else torch.preserve_format)
@@ -122,7 +131,10 @@ class Trainer:
                 raise ValueError("TrainConfig.sync_bn: SyncBatchNorm runs on CUDA devices only; turn it off on CPUs")
             network = torch.nn.SyncBatchNorm.convert_sync_batchnorm(network)
         device_ids = [self.device.index] if self.device.type == "cuda" else None
-        return torch.nn.parallel.DistributedDataParallel(network, device_ids=device_ids)
+        # A method leaves some of its parameters without a gradient in some stages (LWS's scales in stage 1, RIDE's
+        # router before its stage, the backbone in a frozen stage): DDP must be told to expect that.
+        return torch.nn.parallel.DistributedDataParallel(network, device_ids=device_ids,
+                                                         find_unused_parameters=self.method is not None)
 
     def _mixer(self):
         from ..transforms import BatchMixer
@@ -139,11 +151,14 @@ class Trainer:
         features, all_labels = gather_batch(pooled.detach().float(), labels)
         self.pool.update(features, all_labels, epoch)
 
-    def train_step(self, images: torch.Tensor, labels: torch.Tensor, epoch: int, step: int = 0):
+    def train_step(self, images: torch.Tensor, labels: torch.Tensor, epoch: int, step: int = 0, second=None):
         """One iteration of Alg. 2 on this rank's share of a global batch: forward, pool update (all ranks'
         features), class weights, weighted loss, backward, optimizer step. Returns (detached loss, detached
-        outputs, the labels accuracy is counted against), all on the device."""
+        outputs, the labels accuracy is counted against), all on the device. `second`: a method's second batch
+        (images, labels), e.g. BBN's reversed sampler."""
         images, labels = to_device(images, labels, self.device, self.channels_last)
+        if self.method is not None:
+            return self._method_step(images, labels, epoch, second)
         if self.mixer is not None:
             rank = world()[0]
             generator = torch.Generator(self.device).manual_seed(derived_seed(self.config.seed, epoch, step, rank, 1))
@@ -166,6 +181,10 @@ class Trainer:
                 loss = weighted_mean(self.criterion(outputs, labels), labels, class_weights)
             if hasattr(self.criterion, "regularizer"):
                 loss = loss + self.criterion.regularizer()
+        self._backward_and_step(loss)
+        return loss.detach(), outputs.detach(), labels
+
+    def _backward_and_step(self, loss) -> None:
         self.optimizer.zero_grad(set_to_none=True)
         (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
         if self.distributed:
@@ -175,7 +194,6 @@ class Trainer:
             self.scaler.update()
         else:
             self.optimizer.step()
-        return loss.detach(), outputs.detach(), labels
 
     def _average_loss_gradients(self) -> None:
         """The loss's own parameters (metric-learning proxies) sit outside DDP: average their gradients over the
@@ -210,11 +228,14 @@ class Trainer:
             lr = self.optimizer.param_groups[0]["lr"]
             started, self.weighting_seconds = time.perf_counter(), 0.0
             self.model.train()
+            if self.method is not None:
+                self._start_method_epoch(epoch)
             bar = tqdm(total=self.source.sampler.samples_this_rank(), unit="img", unit_scale=True, leave=False,
-                       desc=f"epoch {epoch}/{config.epochs} {config.loss}+{config.weighting}",
+                       desc=f"epoch {epoch}/{config.epochs} {config.method or config.loss}+{config.weighting}",
                        disable=not self.progress or rank != 0)
-            for step, (images, labels) in enumerate(self.source.batches(epoch)):
-                loss, outputs, labels = self.train_step(images, labels, epoch, step)
+            batches = zip(self.source.batches(epoch), self._second_batches(epoch))
+            for step, ((images, labels), second) in enumerate(batches):
+                loss, outputs, labels = self.train_step(images, labels, epoch, step, second)
                 total_loss += loss.double()
                 if config.task == "classification":
                     seen += torch.bincount(labels, minlength=self.num_classes)
@@ -233,6 +254,8 @@ class Trainer:
                       "stage": self.pool.stage(epoch) if self.pool else None}
             if config.task == "classification":
                 self.weighting.observe_accuracy(self._accuracy(correct, seen, size))
+            if self.method is not None:
+                self._end_method_epoch(epoch)
             if evaluate_fn is not None:
                 record.update(evaluate_fn(self))
             self.history.append(record)
