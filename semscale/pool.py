@@ -79,7 +79,9 @@ class FeaturePool:
     def _checked(self, features, labels):
         """The batch as the pool's float32 features and int64 labels, checked (one device sync for a tensor)."""
         if self.ops is NUMPY or not is_tensor(features):
-            features = check_features(features, "pool features")
+            plain = type(features) is np.ndarray and features.dtype == np.float32 and features.ndim == 2
+            if not (plain and np.isfinite(features).all()):  # else: check_features would only copy to float64
+                features = check_features(features, "pool features")
             labels = check_labels(labels, len(features), self.num_classes, "pool labels")
         elif features.ndim != 2 or labels.ndim != 1 or len(labels) != len(features):
             raise ValueError(f"pool features and labels: expected (n, {self.dim}) features and n labels, got shapes "
