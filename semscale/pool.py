@@ -92,6 +92,9 @@ class FeaturePool:
         # The pool stores float32 (the paper's memory footprint); the moments are built from exactly those values
         # so that what is subtracted later is what was added.
         stored, labels = ops.asarray(features, np.float32), ops.asarray(labels, np.int64)
+        if stored is features or (ops is NUMPY and np.shares_memory(stored, features)) or (
+                ops is not NUMPY and is_tensor(features) and stored.data_ptr() == features.data_ptr()):
+            stored = stored.copy() if ops is NUMPY else stored.clone()  # the pool owns what it will subtract later
         if ops is not NUMPY and len(labels):
             torch = ops.torch
             bad = torch.stack([(~torch.isfinite(stored)).any(), labels.min() < 0, labels.max() >= self.num_classes])

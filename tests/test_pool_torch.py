@@ -123,3 +123,19 @@ def test_geometry_functions_take_tensors_and_stay_torch():
     sums, signed = distance_sums(torch.from_numpy(a), torch.from_numpy(b), torch.ones(6, dtype=torch.float64))
     np.testing.assert_allclose(sums.numpy(), np.linalg.norm(a[:, None] - b[None], axis=2).sum(1), rtol=1e-9)
     np.testing.assert_allclose(signed.numpy(), np.linalg.norm(a[:, None] - b[None], axis=2).sum(0), rtol=1e-9)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_the_pool_owns_its_batches(backend):
+    # A caller that reuses its buffer (a training loop's feature tensor) must not change what the pool subtracts.
+    rng = np.random.default_rng(6)
+    pool = FeaturePool(3, 2, warmup_epochs=1, backend=backend)
+    twin = FeaturePool(3, 2, warmup_epochs=1)
+    buffer = torch.zeros(6, 2)
+    for epoch in (1, 1, 2, 2, 2):
+        values = rng.normal(size=(6, 2)).astype(np.float32)
+        labels = np.array([0, 0, 1, 1, 2, 2])
+        buffer.copy_(torch.from_numpy(values))
+        pool.update(buffer if backend == "torch" else buffer.numpy(), labels, epoch)
+        twin.update(values.copy(), labels, epoch)
+    np.testing.assert_allclose(pool.weights(), twin.weights(), rtol=1e-12)
