@@ -203,11 +203,18 @@ class ClassMoments:
             block_signed[slots, positions] = padded_signed[rows]
             block_rows[:, width] = u
             block_signed[:, width] = u / -safe[members, None]
-            block = self.scatters[classes[members]]
+            targets = classes[members]
+            first_class, last_class = int(targets[0]), int(targets[-1])
+            # A run of consecutive classes (every class, at ten classes) is updated in place through a view;
+            # otherwise gathered and written back.
+            run = last_class - first_class == stop - first - 1 and (stop - first == 1 or bool(
+                (targets[1:] > targets[:-1]).all()))
+            block = self.scatters[first_class:last_class + 1] if run else self.scatters[targets]
             block += block_signed.swapaxes(1, 2) @ block_rows
             # Zero or one sample left has zero scatter exactly; do not leave rounding residue there.
             block[counts[members] <= 1] = 0.0
-            self.scatters[classes[members]] = block
+            if not run:
+                self.scatters[targets] = block
             return volume_from_scatter(block, counts[members], scale)
 
         volumes = ops.zeros(len(classes))

@@ -79,7 +79,9 @@ class FeaturePool:
     def _checked(self, features, labels):
         """The batch as the pool's float32 features and int64 labels, checked (one device sync for a tensor)."""
         if self.ops is NUMPY or not is_tensor(features):
-            features = check_features(features, "pool features")
+            plain = type(features) is np.ndarray and features.dtype == np.float32 and features.ndim == 2
+            if not (plain and np.isfinite(features).all()):  # else: check_features would only copy to float64
+                features = check_features(features, "pool features")
             labels = check_labels(labels, len(features), self.num_classes, "pool labels")
         elif features.ndim != 2 or labels.ndim != 1 or len(labels) != len(features):
             raise ValueError(f"pool features and labels: expected (n, {self.dim}) features and n labels, got shapes "
@@ -90,6 +92,9 @@ class FeaturePool:
         # The pool stores float32 (the paper's memory footprint); the moments are built from exactly those values
         # so that what is subtracted later is what was added.
         stored, labels = ops.asarray(features, np.float32), ops.asarray(labels, np.int64)
+        if stored is features or (ops is NUMPY and np.shares_memory(stored, features)) or (
+                ops is not NUMPY and is_tensor(features) and stored.data_ptr() == features.data_ptr()):
+            stored = stored.copy() if ops is NUMPY else stored.clone()  # the pool owns what it will subtract later
         if ops is not NUMPY and len(labels):
             torch = ops.torch
             bad = torch.stack([(~torch.isfinite(stored)).any(), labels.min() < 0, labels.max() >= self.num_classes])

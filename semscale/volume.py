@@ -35,8 +35,8 @@ def half_log2det_identity_plus(psd, coefficient):
         return ops.zeros(tuple(psd.shape[:-2]))
     flat = psd.reshape(-1, *psd.shape[-2:])
     coefficient = coefficient.reshape(-1)
-    parts = ops.map_chunks(lambda a, b: _half_log2det(ops, flat[a:b], coefficient[a:b]), len(flat), chunk=64,
-                           min_parallel=128)
+    parts = ops.map_chunks(lambda a, b: _half_log2det(ops, flat[a:b], coefficient[a:b]), len(flat),
+                           chunk=ops.cholesky_chunk, min_parallel=128)
     return (ops.cat(parts) if parts else ops.zeros(0)).reshape(tuple(psd.shape[:-2]))
 
 

@@ -101,3 +101,41 @@ def test_weights_helpers_on_tensors_by_hand():
     out = scales_from_parts(torch.tensor([2.0, 0.0, 1.0], dtype=torch.float64),
                             torch.tensor([1.0, 0.0, 1.0], dtype=torch.float64), torch.tensor([True, False, True]), 1.0)
     np.testing.assert_allclose(out["S_prime"].numpy(), [1.0, 0.0, 0.5])
+
+
+def test_geometry_functions_take_tensors_and_stay_torch():
+    from semscale.scales import distance_sums, pairwise_distances
+    from semscale.volume import half_log2det_identity_plus, volume_from_scatter
+
+    rng = np.random.default_rng(8)
+    samples = rng.normal(size=(5, 20, 4))
+    scatters = np.einsum("kni,knj->kij", samples, samples)
+    counts = np.array([20.0, 20.0, 1.0, 0.0, 3.0])
+    expected = volume_from_scatter(scatters, counts, 4.0)
+    got = volume_from_scatter(torch.from_numpy(scatters), torch.from_numpy(counts), 4.0)
+    assert isinstance(got, torch.Tensor)
+    np.testing.assert_allclose(got.numpy(), expected, rtol=1e-12)
+    np.testing.assert_allclose(half_log2det_identity_plus(torch.from_numpy(scatters), 0.5).numpy(),
+                               half_log2det_identity_plus(scatters, 0.5), rtol=1e-12)
+    a, b = rng.normal(size=(6, 3)), rng.normal(size=(9, 3))
+    np.testing.assert_allclose(pairwise_distances(torch.from_numpy(a), torch.from_numpy(b)).numpy(),
+                               np.linalg.norm(a[:, None] - b[None], axis=2), rtol=1e-9)
+    sums, signed = distance_sums(torch.from_numpy(a), torch.from_numpy(b), torch.ones(6, dtype=torch.float64))
+    np.testing.assert_allclose(sums.numpy(), np.linalg.norm(a[:, None] - b[None], axis=2).sum(1), rtol=1e-9)
+    np.testing.assert_allclose(signed.numpy(), np.linalg.norm(a[:, None] - b[None], axis=2).sum(0), rtol=1e-9)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_the_pool_owns_its_batches(backend):
+    # A caller that reuses its buffer (a training loop's feature tensor) must not change what the pool subtracts.
+    rng = np.random.default_rng(6)
+    pool = FeaturePool(3, 2, warmup_epochs=1, backend=backend)
+    twin = FeaturePool(3, 2, warmup_epochs=1)
+    buffer = torch.zeros(6, 2)
+    for epoch in (1, 1, 2, 2, 2):
+        values = rng.normal(size=(6, 2)).astype(np.float32)
+        labels = np.array([0, 0, 1, 1, 2, 2])
+        buffer.copy_(torch.from_numpy(values))
+        pool.update(buffer if backend == "torch" else buffer.numpy(), labels, epoch)
+        twin.update(values.copy(), labels, epoch)
+    np.testing.assert_allclose(pool.weights(), twin.weights(), rtol=1e-12)

@@ -77,3 +77,21 @@ def test_distance_sums_in_a_forked_child(rng, monkeypatch):
     with multiprocessing.get_context("fork").Pool(1) as workers:
         result = workers.apply_async(distance_sums, (a, b), {"chunk": 64}).get(timeout=60)
     np.testing.assert_allclose(result[0], expected, rtol=1e-12)
+
+
+def test_own_columns_make_self_distances_exactly_zero(rng):
+    # Centres away from the origin: the expansion |a|^2 + |b|^2 - 2ab leaves about 1e-12 of rounding on a zero
+    # distance, whose square root (1e-6) would cost the sums their last digits; own_columns drops those pairs.
+    centres = 10.0 + rng.normal(size=(30, 64)) * 0.1
+    plain = np.array([sum(np.linalg.norm(a - b) for j, b in enumerate(centres) if j != i)
+                      for i, a in enumerate(centres)])
+    sums, _ = distance_sums(centres, centres, own_columns=np.arange(30))
+    np.testing.assert_allclose(sums, plain, rtol=1e-10)
+    # Rows against all centres, with signs: row 0 is centre 3 (own column 3), row 1 is centre 7 given no own
+    # column (-1), so its zero distance to column 7 is left to the expansion (about 1e-6 here, not exactly 0).
+    distances = np.linalg.norm(centres[:, None] - centres[None], axis=2)
+    sums, signed = distance_sums(centres[[3, 7]], centres, row_signs=np.array([1.0, -1.0]),
+                                 own_columns=np.array([3, -1]))
+    np.testing.assert_allclose(sums[0], plain[3], rtol=1e-10)
+    np.testing.assert_allclose(signed, distances[3] - distances[7], rtol=1e-9, atol=1e-5)
+    assert signed[3] == pytest.approx(-distances[7, 3], rel=1e-10, abs=0)  # the own pair contributes nothing
