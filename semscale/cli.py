@@ -259,10 +259,10 @@ def cmd_train(args) -> int:
         last = trainer.epoch + 1 == config.epochs
         if not last and (args.eval_every <= 0 or (trainer.epoch + 1) % args.eval_every):
             return {}
-        return scalar_metrics(evaluate(trainer.network, config, test, None, trainer.counts))
+        return scalar_metrics(evaluate(trainer.network, config, test, None, trainer.counts, trainer.criterion))
 
     trainer.fit(test_metrics, on_epoch=EpochLog(log))
-    result = evaluate(trainer.network, config, test, None, trainer.counts)
+    result = evaluate(trainer.network, config, test, None, trainer.counts, trainer.criterion)
     if rank != 0:
         return 0
     summary = {k: result[k] for k in ("top1", "head", "middle", "tail", "macro_ap", "recall_at_k", "nmi")

@@ -20,11 +20,18 @@ def per_class_accuracy(confusion: np.ndarray) -> np.ndarray:
 
 def group_accuracy(labels, predictions, groups) -> dict:
     """Accuracy over the test samples of each group's classes (groups: a split name per class)."""
-    labels, predictions, groups = np.asarray(labels), np.asarray(predictions), np.asarray(groups)
+    return confusion_group_accuracy(confusion_matrix(labels, predictions, len(groups)), groups)
+
+
+def confusion_group_accuracy(confusion: np.ndarray, groups) -> dict:
+    """Per group of classes (a split name per class): correct test samples of its classes over all of them; nan
+    for a group with no test sample."""
+    groups, hits, totals = np.asarray(groups), np.diag(confusion), confusion.sum(1)
     result = {}
     for name in SPLIT_NAMES:
-        mask = np.isin(labels, np.flatnonzero(groups == name))
-        result[name] = float((predictions[mask] == labels[mask]).mean()) if mask.any() else float("nan")
+        members = groups == name
+        total = totals[members].sum()
+        result[name] = float(hits[members].sum() / total) if total else float("nan")
     return result
 
 

@@ -220,10 +220,12 @@ class Experiment:
 
     # ------------------------------------------------------------------ data and models
 
-    def dataset(self, name: str, split: str = "train"):
+    def dataset(self, name: str, split: str = "train", **options):
+        """A registered dataset (semscale datasets) or a folder; options go to load_dataset (in_memory=False
+        streams a folder instead of reading it into memory)."""
         from .data import load_dataset
 
-        return load_dataset(name, split, root=self.args.data_dir)
+        return load_dataset(name, split, root=self.args.data_dir, **options)
 
     def train(self, train_set, **settings):
         """A fitted Trainer for this training set and TrainConfig settings, cached by a hash of both."""
@@ -234,6 +236,24 @@ class Experiment:
         force = self.args.force and config.key() not in self._forced  # retrain once per run, then reuse
         self._forced.add(config.key())
         return trained(train_set, config, progress=self.progress, force=force)
+
+    def evaluate(self, trainer, test_set, groups: dict | None = None) -> dict:
+        """Test metrics of a trained model on any dataset, in memory or streamed (engine.evaluation.evaluate: the
+        loss's inference rule applied; head / middle / tail by the paper's training-count bands). `groups`: more
+        splits of the classes, {name: a head / middle / tail name per class}, each reported as metrics[name]."""
+        from .engine.evaluation import evaluate
+        from .evaluate import confusion_group_accuracy
+
+        metrics = evaluate(trainer.network, trainer.config, test_set, None, trainer.counts, trainer.criterion)
+        for name, split in (groups or {}).items():
+            metrics[name] = confusion_group_accuracy(metrics["confusion"], split)
+        return metrics
+
+    def features(self, trainer, dataset) -> np.ndarray:
+        """The 64-d pool features (App. F.2) of every sample, streamed with the run's evaluation transform."""
+        from .features import extract_features
+
+        return extract_features(trainer.network, dataset, config=trainer.config)
 
     def classifier_results(self, trainer, train_set, test_set, alpha: float) -> dict:
         """Per-class test accuracy and the feature-space scale table (64-d pooled training features) of a model."""

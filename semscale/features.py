@@ -16,24 +16,31 @@ from .measure import measure
 from .train import TrainConfig, Trainer, to_tensor_images
 
 
-@torch.no_grad()
-def extract_features(network, images, batch_size: int = 512) -> np.ndarray:
-    """Pool features (B, 64) for every image, model in eval mode; batches go to the model's device, features come
-    back to the host."""
-    tensors = images if isinstance(images, torch.Tensor) else to_tensor_images(images)
-    device = next(network.parameters()).device
-    was_training = network.training
-    network.eval()
-    out = [network(tensors[i:i + batch_size].to(device))[1].cpu() for i in range(0, len(tensors), batch_size)]
-    network.train(was_training)
-    return torch.cat(out).double().numpy()
+def extract_features(network, images, batch_size: int = 512, config=None) -> np.ndarray:
+    """Pool features (N, 64) of every image, model in eval mode, float64 on the host. `images`: an (N, H, W, C)
+    array, a float (N, C, H, W) tensor, or any LabelledDataset (streamed with `config`'s evaluation transform)."""
+    from .data import LabelledDataset
+    from .engine.evaluation import evaluation_source, predict
+
+    if isinstance(images, LabelledDataset):
+        images = evaluation_source(images, config or TrainConfig())
+    elif not isinstance(images, torch.Tensor):
+        images = to_tensor_images(images)
+    return predict(network, images, batch_size, output="features").astype(np.float64)
 
 
 def dataset_fingerprint(dataset) -> str:
-    """Content hash (all labels, every 64th image, the size): equal sets share cached models whatever their name."""
+    """Content hash: all labels, and every 64th image and the array's shape (in memory) or every file's path and
+    every 64th file's size (file datasets, which are not read for this). Equal sets share cached models whatever
+    their name."""
     digest = hashlib.sha256(np.ascontiguousarray(dataset.labels).tobytes())
-    digest.update(np.ascontiguousarray(dataset.images[:: max(1, len(dataset.images) // 64)]).tobytes())
-    digest.update(str(dataset.images.shape).encode())
+    if hasattr(dataset, "images"):
+        digest.update(np.ascontiguousarray(dataset.images[:: max(1, len(dataset.images) // 64)]).tobytes())
+        digest.update(str(dataset.images.shape).encode())
+        return digest.hexdigest()[:12]
+    paths = list(dataset.paths)
+    digest.update("\n".join(paths).encode() + getattr(dataset, "mode", "").encode())
+    digest.update(str([Path(p).stat().st_size for p in paths[:: max(1, len(paths) // 64)]]).encode())
     return digest.hexdigest()[:12]
 
 
@@ -68,7 +75,7 @@ def trained(train_set, config: TrainConfig, progress: bool = True, force: bool =
     path = model_path(train_set, config)
     if force:
         path.unlink(missing_ok=True)
-    trainer = Trainer(config, train_set.images, train_set.labels, train_set.num_classes, path, progress)
+    trainer = Trainer(config, train_set, None, train_set.num_classes, path, progress)
     trainer.fit()
     return trainer
 

@@ -53,10 +53,14 @@ def model_device(model) -> torch.device:
 
 @torch.no_grad()
 def predict(model, images, batch_size: int = 512, amp: str = "off", workers: int = 0,
-            channels_last: bool = False) -> np.ndarray:
-    """Logits (classification) or embeddings (metric) for all images, in eval mode, as float32 on the host.
+            channels_last: bool = False, output: str = "outputs") -> np.ndarray:
+    """Logits (classification) or embeddings (metric) for all images, in eval mode, as float32 on the host;
+    output="features": the 64-d pool features (App. F.2) instead.
 
     images: a float (N, C, H, W) tensor or a LabelledDataset whose transform gives the model's input."""
+    if output not in ("outputs", "features"):
+        raise ValueError(f"predict: output must be 'outputs' or 'features', got {output!r}")
+    which = 0 if output == "outputs" else 1
     was_training = model.training
     model.eval()
     device = model_device(model)
@@ -64,14 +68,16 @@ def predict(model, images, batch_size: int = 512, amp: str = "off", workers: int
     for batch, _ in evaluation_batches(images, batch_size, device, workers):
         batch, _ = to_device(batch, torch.empty(0), device, channels_last)
         with autocast(device, amp):
-            outputs.append(model(batch)[0].float().cpu())
+            outputs.append(model(batch)[which].float().cpu())
     model.train(was_training)
     return torch.cat(outputs).numpy()
 
 
-def evaluate(model, config, test_images, test_labels, train_counts) -> dict:
+def evaluate(model, config, test_images, test_labels, train_counts, criterion=None) -> dict:
     """Test metrics: classification (top-1, per class, head/middle/tail by training count, macro AP) or metric
-    learning (Recall@K, NMI). `test_images` may be a LabelledDataset (its labels are used when test_labels is None)."""
+    learning (Recall@K, NMI). `test_images` may be a LabelledDataset (its labels are used when test_labels is None).
+    `criterion`: the training loss; a loss with an inference rule (`adjust_logits`, LADE's PC softmax) applies it
+    to the logits before any metric, so pass it whenever the model was trained with such a loss."""
     from ..data import LabelledDataset
 
     if isinstance(test_images, LabelledDataset):
@@ -79,10 +85,21 @@ def evaluate(model, config, test_images, test_labels, train_counts) -> dict:
         test_images = evaluation_source(test_images, config)
     outputs = predict(model, test_images, amp=config.amp, workers=config.workers if
                       not isinstance(test_images, torch.Tensor) else 0)
+    outputs = inference_logits(outputs, criterion)
     labels = np.asarray(test_labels)
     if config.task == "metric":
         return {"recall_at_k": recall_at_k(outputs, labels), "nmi": nmi(outputs, labels, seed=0)}
     return classification_metrics(labels, outputs, split_by_count(train_counts))
+
+
+def inference_logits(outputs: np.ndarray, criterion=None) -> np.ndarray:
+    """The model's outputs as the loss says to read them at test time: `criterion.adjust_logits` when the loss has
+    one (LADE: logits - log p_s + log p_t), else unchanged."""
+    adjust = getattr(criterion, "adjust_logits", None)
+    if adjust is None:
+        return outputs
+    device = next(iter(criterion.buffers()), torch.empty(0)).device  # the priors live where the loss was trained
+    return adjust(torch.from_numpy(outputs).to(device)).float().cpu().numpy()
 
 
 def train_and_evaluate(config, train_set, test_set, checkpoint=None, progress: bool = True) -> dict:
@@ -91,7 +108,7 @@ def train_and_evaluate(config, train_set, test_set, checkpoint=None, progress: b
 
     trainer = Trainer(config, train_set, None, train_set.num_classes, checkpoint, progress)
     trainer.fit()
-    metrics = evaluate(trainer.network, config, test_set, None, trainer.counts)
+    metrics = evaluate(trainer.network, config, test_set, None, trainer.counts, trainer.criterion)
     metrics["history"] = trainer.history
     metrics["train_counts"] = trainer.counts
     if trainer.pool is not None:
