@@ -24,7 +24,7 @@ from semscale.data import long_tailed_indices  # noqa: E402
 from semscale.evaluate import classification_metrics, group_accuracy  # noqa: E402
 from semscale.experiment import Experiment  # noqa: E402
 from semscale.scales import split_by_count, split_terciles  # noqa: E402
-from semscale.stats import interval_text, mean_interval  # noqa: E402
+from semscale.stats import interval_text, mean_interval, paired_difference  # noqa: E402
 from semscale.train import predict, to_tensor_images  # noqa: E402
 
 METHODS = {"CE": "none", "DSB-CE": "dsb"}
@@ -100,9 +100,8 @@ def figure(exp, rows, name):
 
 
 def paired_gain(baseline, method) -> tuple[float, float, float]:
-    """Mean and 95% t-interval over seeds of method minus baseline (accuracy points, same seed paired), within
-    -100..100."""
-    return mean_interval(np.asarray(method, dtype=float) - np.asarray(baseline, dtype=float), bounds=(-100, 100))
+    """DSB-CE minus CE over seeds, accuracy points (semscale.stats.paired_difference)."""
+    return paired_difference(baseline, method)
 
 
 def _ci(triple) -> str:

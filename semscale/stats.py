@@ -30,6 +30,16 @@ def mean_interval(values, confidence: float = 0.95, bounds: tuple[float, float] 
     return mean, float(low), float(high)
 
 
+def paired_difference(baseline, method, span: float = 100.0) -> tuple[float, float, float]:
+    """Mean and 95% t-interval over seeds of method minus baseline, the two paired by seed (same seed, same data),
+    kept inside -span..span (accuracy points: 100; a score in 0..1: 1)."""
+    baseline, method = np.asarray(baseline, dtype=np.float64), np.asarray(method, dtype=np.float64)
+    if baseline.shape != method.shape:
+        raise ValueError(f"paired_difference: {baseline.shape} baseline values against {method.shape}; pair them "
+                         "by seed")
+    return mean_interval(method - baseline, bounds=(-span, span))
+
+
 def pearson(x, y) -> float:
     """Pearson's r; nan (undefined) when either side is constant, as N is on sample-balanced data."""
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)

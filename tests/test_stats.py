@@ -130,3 +130,15 @@ def test_seeds_needed_against_a_loop():
     assert seeds_needed(1.4, 1.0) == 5
     assert seeds_needed(10.0, 1.0) == 2
     assert seeds_needed(0.0, 1.0) is None
+
+
+def test_paired_difference_is_the_t_interval_of_the_per_seed_differences_by_hand():
+    from semscale.stats import paired_difference
+
+    ce, dsb = [70.0, 72.0, 71.0], [71.0, 74.0, 71.5]       # differences 1, 2, 0.5: mean 7/6, sd 0.7638
+    mean, low, high = paired_difference(ce, dsb)
+    half = 4.302652729911275 * 0.7637626158259734 / 3 ** 0.5  # t(0.975, 2) * sd / sqrt(3)
+    assert (mean, low, high) == pytest.approx((7 / 6, 7 / 6 - half, 7 / 6 + half))
+    assert paired_difference([0.0, 0.0], [99.0, 100.0])[2] == 100.0  # kept inside -100..100
+    with pytest.raises(ValueError, match="pair them by seed"):
+        paired_difference([1.0, 2.0], [1.0])
