@@ -136,7 +136,7 @@ def paper_difference(method_row: str, baseline_row: str, column: str) -> tuple[f
         cells = [paper_value("Table 2", row, column)[0] for row in (method_row, baseline_row)]
     except KeyError:
         return float("nan"), "not in Table 2 ('-' cell or a figure-only row)"
-    return cells[0] - cells[1], "computed from the two cells (not printed)"
+    return round(cells[0] - cells[1], 2), "computed from the two cells (not printed)"
 
 
 def main(argv=None) -> int:

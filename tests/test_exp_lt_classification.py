@@ -256,7 +256,7 @@ def test_paper_profile_on_miniature_imagenet_lt_and_inaturalist(tmp_path):
 
     make_imagenet_lt_layout(tmp_path / "data")
     make_inaturalist_layout(tmp_path / "data")
-    shrink = ["epochs=1", "seeds=[0]", "image_size=32", "amp=off", "workers=0", "warmup_epochs=1",
+    shrink = ["epochs=1", "seeds=[0]", "image_size=32", 'amp="off"', "workers=0", "warmup_epochs=1",
               "rows=[{label: CE, loss: ce}, {label: DSB-CE, loss: ce, weighting: dsb}, "
               "{label: LADE, loss: lade}, {label: DSB-LADE, loss: lade, weighting: dsb}]", "extra_rows=[]"]
     for index in (0, 1):
@@ -271,3 +271,19 @@ def test_paper_profile_on_miniature_imagenet_lt_and_inaturalist(tmp_path):
     assert paper and all(c["verdict"] in ("held", "not held") for c in paper)   # judged under the paper profile
     gains = {(r["dataset"], r["pair"], r["group"]): r for r in tables["gains"]}
     assert float(gains[("iNaturalist 2018", "DSB-CE minus CE", "overall")]["paper"]) == pytest.approx(2.6)
+
+
+def test_run_record_keeps_thirds_and_bands_apart():
+    metrics = {"top1": 0.5, "head": 0.9, "middle": 0.6, "tail": float("nan"),
+               "thirds": {"head": 0.8, "middle": 0.4, "tail": 0.1}}
+    record = ltc.run_record(metrics)
+    assert record["overall"] == pytest.approx(50.0)
+    assert (record["head"], record["middle"], record["tail"]) == pytest.approx((80.0, 40.0, 10.0))
+    assert (record["head_band"], record["middle_band"]) == pytest.approx((90.0, 60.0))
+    assert np.isnan(record["tail_band"])                       # an empty band stays undefined
+
+
+def test_seed_values_pair_by_seed():
+    runs = [{"dataset": "d", "row": "A", "seed": s, "overall": v} for s, v in ((2, 30.0), (0, 10.0), (1, 20.0))]
+    runs.append({"dataset": "e", "row": "A", "seed": 0, "overall": 99.0})
+    assert ltc.seed_values(runs, "d", "A", "overall").tolist() == [10.0, 20.0, 30.0]
