@@ -252,7 +252,10 @@ def test_smoke_run_with_a_method_row(tmp_path):
 
 
 def test_paper_profile_on_miniature_imagenet_lt_and_inaturalist(tmp_path):
-    from miniature_large import make_imagenet_lt_layout, make_inaturalist_layout
+    import json
+
+    from miniature_large import INAT_TRAIN, INAT_VAL, LT_TEST, LT_TRAIN, make_imagenet_lt_layout, \
+        make_inaturalist_layout
 
     make_imagenet_lt_layout(tmp_path / "data")
     make_inaturalist_layout(tmp_path / "data")
@@ -271,6 +274,11 @@ def test_paper_profile_on_miniature_imagenet_lt_and_inaturalist(tmp_path):
     assert paper and all(c["verdict"] in ("held", "not held") for c in paper)   # judged under the paper profile
     gains = {(r["dataset"], r["pair"], r["group"]): r for r in tables["gains"]}
     assert float(gains[("iNaturalist 2018", "DSB-CE minus CE", "overall")]["paper"]) == pytest.approx(2.6)
+    # Trained on the training lists, tested on ImageNet-LT's test list and iNaturalist's val split.
+    record = json.load(open(tmp_path / "out" / "record.json"))["datasets"]
+    assert record["ImageNet-LT"] == {"train_counts": LT_TRAIN, "test_size": sum(LT_TEST)}
+    assert record["iNaturalist 2018"] == {"train_counts": [INAT_TRAIN[c] for c in sorted(INAT_TRAIN)],
+                                          "test_size": sum(INAT_VAL.values())}
 
 
 def test_run_record_keeps_thirds_and_bands_apart():
