@@ -239,7 +239,7 @@ def tail_claims(exp, runs, dataset, method, baseline, present) -> None:
 def figures(exp, runs: list[dict], cfg: dict) -> None:
     """Fig. 18 style: accuracy per row (bars per group, error bars the 95% seed interval); gains per group."""
     frame = pd.DataFrame(runs)
-    interval = lambda v: mean_interval(v)[1:]  # noqa: E731
+    interval = lambda v: mean_interval(v, bounds=(0, 100))[1:]  # noqa: E731
     for dataset, part in frame.groupby("dataset", sort=False):
         long = part.melt(id_vars=["row", "seed"], value_vars=["overall", *THIRDS], var_name="classes",
                          value_name="accuracy")
@@ -260,8 +260,8 @@ def figures(exp, runs: list[dict], cfg: dict) -> None:
                                       "seed": seed, "gain": value})
         if diffs:
             fig, axis = plt.subplots(figsize=(max(6, 0.9 * len(cfg["pairs"])), 4))
-            sns.barplot(pd.DataFrame(diffs), x="pair", y="gain", hue="classes", ax=axis, errorbar=interval,
-                        capsize=0.1)
+            sns.barplot(pd.DataFrame(diffs), x="pair", y="gain", hue="classes", ax=axis, capsize=0.1,
+                        errorbar=lambda v: mean_interval(v, bounds=(-100, 100))[1:])
             axis.axhline(0, color="black", linewidth=0.8)
             axis.set(xlabel="pair (method minus baseline)", ylabel="gain (accuracy points), mean and 95% paired "
                      "seed interval", title=f"{dataset}: gains per class group")
