@@ -36,7 +36,7 @@ EXPERIMENTS = [
     ("class_bias", "Figs. 3-4, Table 7: class-wise accuracy against S", 8),
     ("hierarchy", "App. K, Table 12: can S capture the class hierarchy?", 4),
     ("data_tools", "App. I: pizza selection and the data-collection stopping rule", 4),
-    ("dsb_long_tailed", "Sec. 5.1, Table 2: DSB-CE against CE on long-tailed data", 14),
+    ("lt_classification", "Sec. 5.1, Table 2, Figs. 17-18: the loss rows with and without DSB on long-tailed data", 20),
     ("bench_dsb", "App. F.2, Table 10: speed and memory of the dynamic framework", 6),
 ]
 
