@@ -54,6 +54,8 @@ def protocol_plan(exp, cfg) -> list[tuple]:
         train, clt = glt_protocol("mscoco-glt", "CLT", **options)
         _, glt = glt_protocol("mscoco-glt", "GLT", **options)
         cbl_train, alt = glt_protocol("mscoco-glt", "ALT", **options)
+        # Both annotation files name their splits alike; tell the Train-CBL file's apart in the tables.
+        cbl_train.name, alt.name = "mscoco-glt-cbl_train", "mscoco-glt-cbl_test_bbl"
         return [(train, {"CLT": clt, "GLT": glt}), (cbl_train, {"ALT": alt})]
     sets = attribute_long_tailed_benchmark(exp.dataset(cfg["dataset"], "train"), exp.dataset(cfg["dataset"], "test"),
                                            **cfg["benchmark"])
