@@ -26,7 +26,9 @@ TABLE11_ROWS_RUN = ["cRT", "DSB-cRT", "LWS", "DSB-LWS", "Deconfound-TDE", "BLSof
 
 def test_macro_precision_is_scikit_learns_with_unpredicted_classes_as_zero(rng):
     labels = rng.integers(0, 5, 200)
-    predictions = np.where(rng.random(200) < 0.6, labels, rng.integers(0, 4, 200))   # class 4 never predicted
+    predictions = np.where(rng.random(200) < 0.6, labels, rng.integers(0, 4, 200))
+    predictions[predictions == 4] = 0                                               # class 4 never predicted
+    assert (labels == 4).any() and not (predictions == 4).any()
     expected = precision_score(labels, predictions, average="macro", zero_division=0)
     assert glt.macro_precision(confusion_matrix(labels, predictions, 5)) == pytest.approx(expected, abs=1e-12)
     # By hand: rows true, columns predicted; precision of class 0 = 3 / (3 + 1), class 1 = 2 / 2.
