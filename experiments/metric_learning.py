@@ -34,7 +34,7 @@ METRICS = {"r1": "R@1", "r2": "R@2", "r4": "R@4", "nmi": "NMI"}
 JUDGED_METRICS = ("r1", "nmi")
 TRAIN_KEYS = ("backbone", "width", "epochs", "batch_size", "optimizer", "lr", "schedule", "lr_gamma",
               "weight_decay", "warmup_epochs", "device", "amp", "augment", "image_size", "pretrained", "stem",
-              "workers", "loss_options")
+              "workers", "threads", "loss_options")
 
 
 def main(argv=None) -> int:

@@ -187,21 +187,45 @@ def test_paper_profile_on_miniature_layouts(tmp_path, monkeypatch):
     make_cub(tmp_path / "data")
     make_cifar100_balanced(tmp_path / "data", train_per_class=5, test_per_class=1)
     out = tmp_path / "out"
-    shrink = ["epochs=1", "seeds=[0, 1]", "backbone=small_cnn", "width=4", "pretrained=''", "image_size=16",
-              "batch_size=16", "amp=off", "device=cpu", "workers=0", "warmup_epochs=1",
+    shrink = ["epochs=1", "seeds=[0]", "threads=1", "backbone=small_cnn", "width=4", "pretrained=''", "image_size=16",
+              "batch_size=16", "amp='off'", "device=cpu", "workers=0", "warmup_epochs=1",
               "run=[cub, cifar100-lt-10, cifar100]", "settings.cub.dims=[512]"]
     argv = ["--profile", "paper", "--data-dir", str(tmp_path / "data"), "--out", str(out), "--quiet"]
     for item in shrink:
         argv += ["--set", item]
     assert ml.main(argv) == 0
     runs = _read(out / "runs.csv")
-    assert len(runs) == 2 * (4 + 6 + 4)
+    assert len(runs) == 4 + 6 + 4
     assert {r["setting"] for r in runs} == {"cub", "cifar100-lt-10", "cifar100"}
     pairs = _read(out / "pairs.csv")
     assert {p["pair"] for p in pairs if p["setting"] == "cifar100-lt-10"} == {
         "DSB-NSM minus NormSoftmax", "DSB-ST minus SoftTriple", "DSB-NSM minus CB-NSM", "DSB-ST minus CB-ST"}
     assert {p["pair"] for p in pairs if p["setting"] == "cub"} == {"DSB-NSM minus NormSoftmax",
                                                                    "DSB-ST minus SoftTriple"}
+    claims = [c for c in _read(out / "checks.csv") if c["kind"] == "claim"]
+    assert len(claims) == len(pairs) == 2 * (2 + 4 + 2)
+    assert all(c["verdict"] == "not run" for c in claims)  # one seed: no interval, no verdict
     record = (out / "record.json").read_text()
     # CUB classes 1-100 train, 101-200 test; CIFAR-100 LT-10 over 60 training classes, 40 unseen test classes.
     assert '"test_classes": 100' in record and '"test_classes": 40' in record
+
+
+def test_each_run_trains_the_metric_task_with_its_settings():
+    """run_one hands exp.train the embedding width, the loss's own options, the weighting's options and alpha."""
+    seen = {}
+
+    class FakeExp:
+        def train(self, train, **settings):
+            seen.update(settings)
+            return "trainer"
+
+        def evaluate(self, trainer, test):
+            return {"recall_at_k": {1: 0.5, 2: 0.625, 4: 0.75, 8: 0.875}, "nmi": 0.25}
+
+    cfg = {"epochs": 3, "lr": 0.1, "loss_options": {"st": {"centers": 2}, "nsm": {"temperature": 0.1}},
+           "weighting_options": {"cb": {"beta": 0.99}}}
+    row = ml.run_one(FakeExp(), cfg, {"alpha": 2.0}, "lt", None, None, 3, 512, "st", "cb")
+    assert seen == {"seed": 3, "task": "metric", "loss": "st", "loss_options": {"centers": 2}, "weighting": "cb",
+                    "weighting_options": {"beta": 0.99}, "alpha": 2.0, "embedding_dim": 512, "epochs": 3, "lr": 0.1}
+    assert row == {"setting": "lt", "dim": 512, "loss": "st", "weighting": "cb", "method": "CB-ST", "seed": 3,
+                   "r1": 50.0, "r2": 62.5, "r4": 75.0, "nmi": 25.0}
