@@ -176,6 +176,11 @@ def test_smoke_run_writes_its_tables(tmp_path, monkeypatch):
         ("lt5", "DSB-NSM minus CB-NSM", "R@1"), ("lt5", "DSB-NSM minus CB-NSM", "NMI"),
         ("lt5", "DSB-ST minus CB-ST", "R@1"), ("lt5", "DSB-ST minus CB-ST", "NMI")}
     assert {p["dim"] for p in pairs if p["setting"] == "balanced"} == {"512"}
+    # The paper's differences beside, from experiments/paper_values: Table 4's printed gain (dim 512, CUB-2011) and,
+    # where Table 5 prints no gain, its two rows' difference (CIFAR-100-LT 10: DSB-NSM 56.3 - CB-NSM 55.7).
+    paper = {(p["setting"], p["pair"], p["metric"]): p["paper"] for p in pairs}
+    assert paper["balanced", "DSB-ST minus SoftTriple", "NMI"] == "+1.3"
+    assert paper["lt5", "DSB-NSM minus CB-NSM", "R@1"] == "+0.6"
     claims = [c for c in _read(out / "checks.csv") if c["kind"] == "claim"]
     assert len(claims) == len(pairs) and all(c["verdict"] in ("held", "not held") for c in claims)
     for name in ("summary.csv", "summary.md", "gains.png", "gains.pdf", "record.json"):
