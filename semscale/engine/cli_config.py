@@ -32,7 +32,8 @@ HELP = {
     "image_size": "input size (0: the dataset's own; file datasets need one, 224 for ImageNet-scale)",
     "pretrained": "'' (random init), imagenet, or a local weights file", "stem": "auto, cifar or imagenet stem",
     "method": "a long-tailed method of semscale.methods replacing the head and loss (bbn, ride, paco, crt, ...)",
-    "method_options": "the method's keyword arguments (JSON or YAML mapping)"}
+    "method_options": "the method's keyword arguments (JSON or YAML mapping)",
+    "embedding_dim": "embedding width of task metric (64 or 512; the DSB pool keeps it pooled to 64)"}
 
 
 def parse_bool(text: str) -> bool:

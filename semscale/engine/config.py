@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 # Engine fields added after the original config: hashed only when not at their default (see module docstring).
 ENGINE_FIELDS = ("device", "amp", "workers", "channels_last", "sync_bn", "deterministic", "threads", "augment",
-                 "mix", "mix_alpha", "image_size", "pretrained", "stem", "method", "method_options")
+                 "mix", "mix_alpha", "image_size", "pretrained", "stem", "method", "method_options", "embedding_dim")
 NOT_HASHED = ("workers",)
 
 # Allowed values (the command line's choices). __post_init__ checks the engine fields; the original ones are
@@ -64,12 +64,17 @@ class TrainConfig:
     # ---- methods (issue 11): "" = the Network's own head and `loss`; else a semscale.methods name replaces both
     method: str = ""                  # "" | ce | paco | ride | bbn | mbj | dive | ifl | crt | lws | tde | blsoftmax
     method_options: dict = field(default_factory=dict)
+    # ---- metric learning (App. D.5.1): the embedding's width; the pool keeps it average-pooled to 64-d
+    embedding_dim: int = 64           # task 'metric': 64 or 512 in Table 4
 
     def __post_init__(self):
         for name in ENGINE_FIELDS:
             value, allowed = getattr(self, name), CHOICES.get(name)
             if allowed and value not in allowed:
                 raise ValueError(f"TrainConfig.{name} = {value!r}: expected one of {', '.join(allowed)}")
+        if not isinstance(self.embedding_dim, int) or self.embedding_dim < 1:
+            raise ValueError(f"TrainConfig.embedding_dim = {self.embedding_dim!r}: expected a positive integer "
+                             "(64 or 512 in Table 4)")
         if self.mix != "none" and self.task != "classification":
             raise ValueError("TrainConfig.mix: MixUp/CutMix mix class labels; use it with task 'classification'")
         if self.method:

@@ -63,7 +63,8 @@ class Trainer(MethodTraining):
         self.counts = np.bincount(self.labels.numpy(), minlength=self.num_classes)
         seed_everything(config.seed)
         network = build_network(config.backbone, self.num_classes, channels, config.task, config.head,
-                                config.width, **network_options(config, image_size))
+                                config.width, embedding_dim=config.embedding_dim,
+                                **network_options(config, image_size))
         self.method, self.backbone_frozen = None, False
         if config.method:  # the method replaces the head (and the loss): method_network.py
             from ..methods import build_method
@@ -74,7 +75,7 @@ class Trainer(MethodTraining):
         self.channels_last = use_channels_last(config.channels_last, self.device, config.amp)
         network = network.to(self.device, memory_format=torch.channels_last if self.channels_last
                              else torch.preserve_format)
-        self.criterion = build_loss(config.loss, self.num_classes, self.counts, POOL_DIM,
+        self.criterion = build_loss(config.loss, self.num_classes, self.counts, config.embedding_dim,
                                     **config.loss_options).to(self.device)
         self.model = self._distribute(network) if self.distributed else network
         self.optimizer = build_optimizer(config, list(self.model.parameters()) + list(self.criterion.parameters()))
