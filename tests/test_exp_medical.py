@@ -31,7 +31,8 @@ def _rows(macro_gains, focus_gains, base=(40.0, 45.0, 38.0, 50.0, 42.0)):
     return rows
 
 
-def _hand(differences):
+def hand_t_interval(differences):
+    """(mean, low, high): the 95% Student-t interval of paired differences, written out (the tests' reference)."""
     d = np.asarray(differences, dtype=float)
     half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
     return d.mean(), d.mean() - half, d.mean() + half
@@ -45,9 +46,9 @@ SMALL = [0.5, -0.3, 0.4, 0.2, -0.1]    # mean +0.14, low -0.28: not held (above 
 
 def test_dsb_gain_is_dsb_minus_plain_paired_by_seed():
     rows = _rows(UP, MIXED)
-    assert medical.dsb_gain(rows, PAIR, "macro_ap") == pytest.approx(_hand(UP))
-    assert medical.dsb_gain(rows, PAIR, "focus_ap") == pytest.approx(_hand(MIXED))
-    assert _hand(UP)[1] > 0 > _hand(SMALL)[1] > -1 > _hand(MIXED)[1]
+    assert medical.dsb_gain(rows, PAIR, "macro_ap") == pytest.approx(hand_t_interval(UP))
+    assert medical.dsb_gain(rows, PAIR, "focus_ap") == pytest.approx(hand_t_interval(MIXED))
+    assert hand_t_interval(UP)[1] > 0 > hand_t_interval(SMALL)[1] > -1 > hand_t_interval(MIXED)[1]
 
 
 @pytest.mark.parametrize("macro, focus, verdicts", [(UP, UP, ["held", "held"]), (UP, DOWN, ["held", "not held"]),
@@ -74,17 +75,18 @@ def test_pairs_cover_the_figures():
     assert [p["alpha"] for p in medical.pairs(cfg)] == [2.0] * 4 + [1.0] * 4
 
 
-def _table(folder, name):
+def read_table(folder, name):
+    """The rows of an experiment's <name>.csv."""
     return list(csv.DictReader(open(folder / f"{name}.csv")))
 
 
 @pytest.mark.parametrize("profile", ["smoke", "quick"])
 def test_without_data_every_check_is_not_run_with_the_reason(tmp_path, profile):
     assert medical.main(["--profile", profile, "--quiet", "--out", str(tmp_path)]) == 0
-    checks = _table(tmp_path, "checks")
+    checks = read_table(tmp_path, "checks")
     assert len(checks) == 2 * 8 and {c["verdict"] for c in checks} == {"not run"}
     assert all("no OIA-ODIR here" in c["reason"] for c in checks)
-    summary = _table(tmp_path, "summary")
+    summary = read_table(tmp_path, "summary")
     assert len(summary) == 8 and {summary[0][k] for k in medical.SUMMARY_COLUMNS[3:]} == {"not run"}
 
 
@@ -101,15 +103,15 @@ def test_paper_profile_on_the_miniature_oia_odir(tmp_path, monkeypatch):
                          "--set", "balanced.backbones=[{label: Small, backbone: small_cnn}]",
                          "--set", "losses=[{label: CE, loss: ce}, {label: LDAM, loss: ldam, head: cosine}]"])
     assert code == 0
-    runs = _table(out, "runs")
+    runs = read_table(out, "runs")
     assert len(runs) == 2 * 3 * 2                                   # seeds x pairs x (plain, DSB)
     for run in runs:                                                # the AP columns are the classes N..M in order
         ap = [float(run[f"AP {c}"]) for c in CLASSES]
         assert float(run["macro_ap"]) == pytest.approx(np.mean(ap))
         assert float(run["focus_ap"]) == pytest.approx(np.mean([ap[3], ap[4], ap[6]]))
-    assert [(r["dataset"], r["pair"]) for r in _table(out, "summary")] == [
+    assert [(r["dataset"], r["pair"]) for r in read_table(out, "summary")] == [
         ("oia-odir", "DSB-CE vs CE"), ("oia-odir", "DSB-LDAM vs LDAM"), ("oia-odir-b", "DSB-CE vs CE")]
-    assert len(_table(out, "per_class_ap")) == 3 * 7
-    checks = _table(out, "checks")
+    assert len(read_table(out, "per_class_ap")) == 3 * 7
+    checks = read_table(out, "checks")
     assert len(checks) == 6 and all(c["verdict"] in ("held", "not held") for c in checks)
     assert (out / "per_class_ap.png").exists()

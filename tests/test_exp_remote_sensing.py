@@ -1,6 +1,5 @@
 """experiments/remote_sensing.py: DSB-gain claims on constructed runs (held / not held by hand-computed intervals),
 the claim list, the 'not run' profiles, and the paper profile end to end on miniature RSSCN7 / NWPU-RESISC45."""
-import csv
 import json
 import random
 import sys
@@ -8,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy import stats
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "experiments"))
 
 import remote_sensing as rs  # noqa: E402
+from test_exp_medical import hand_t_interval, read_table  # noqa: E402
 from semscale.experiment import Experiment  # noqa: E402
 
 SCRIPT = str(ROOT / "experiments" / "remote_sensing.py")
@@ -36,12 +35,6 @@ def _rows(top1_gains, industry_gains, base=(85.0, 88.0, 86.0, 84.0, 87.0)):
     return rows
 
 
-def _hand(differences):
-    d = np.asarray(differences, dtype=float)
-    half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
-    return d.mean(), d.mean() - half, d.mean() + half
-
-
 CLAIMS = [{"id": "a", "dataset": "rsscn7", "backbone": "VGG-16", "key": "top1", "what": "top-1", "paper": ""},
           {"id": "b", "dataset": "rsscn7", "backbone": "VGG-16", "key": "acc cIndustry", "what": "industry",
            "paper": 4}]
@@ -49,9 +42,9 @@ CLAIMS = [{"id": "a", "dataset": "rsscn7", "backbone": "VGG-16", "key": "top1", 
 
 def test_dsb_gain_is_dsb_minus_plain_paired_by_seed():
     rows = _rows(UP, DOWN)
-    assert rs.dsb_gain(rows, "rsscn7", "VGG-16") == pytest.approx(_hand(UP))
-    assert rs.dsb_gain(rows, "rsscn7", "VGG-16", "acc cIndustry") == pytest.approx(_hand(DOWN))
-    assert _hand(UP)[1] > 0 > _hand(SMALL)[1] > -1
+    assert rs.dsb_gain(rows, "rsscn7", "VGG-16") == pytest.approx(hand_t_interval(UP))
+    assert rs.dsb_gain(rows, "rsscn7", "VGG-16", "acc cIndustry") == pytest.approx(hand_t_interval(DOWN))
+    assert hand_t_interval(UP)[1] > 0 > hand_t_interval(SMALL)[1] > -1
 
 
 @pytest.mark.parametrize("top1, industry, verdicts", [(UP, UP, ["held", "held"]), (UP, SMALL, ["held", "not held"]),
@@ -75,17 +68,13 @@ def test_claim_list_covers_every_backbone_on_both_sets_and_the_named_classes():
     assert cfg["lr_gamma"] ** 50 == pytest.approx(0.1, rel=1e-5)     # "decays 10 times every 50 epochs"
 
 
-def _table(folder, name):
-    return list(csv.DictReader(open(folder / f"{name}.csv")))
-
-
 @pytest.mark.parametrize("profile", ["smoke", "quick"])
 def test_without_data_every_check_is_not_run_with_the_reason(tmp_path, profile):
     assert rs.main(["--profile", profile, "--quiet", "--out", str(tmp_path)]) == 0
-    checks = _table(tmp_path, "checks")
+    checks = read_table(tmp_path, "checks")
     assert len(checks) == 8 and {c["verdict"] for c in checks} == {"not run"}
     assert all("no RSSCN7 or NWPU-RESISC45 here" in c["reason"] for c in checks)
-    summary = _table(tmp_path, "summary")
+    summary = read_table(tmp_path, "summary")
     assert len(summary) == 6 and {summary[0][k] for k in ("plain top-1", "DSB top-1", "DSB minus plain")} == {"not run"}
 
 
@@ -102,12 +91,12 @@ def test_paper_profile_on_miniature_scene_folders(tmp_path, monkeypatch):
                     "--set", "backbones=[{label: Small, backbone: small_cnn}]",
                     "--set", "class_claims=[{dataset: rsscn7, backbone: Small, class: cIndustry, paper: 4}]"])
     assert code == 0
-    runs = _table(out, "runs")
+    runs = read_table(out, "runs")
     assert [(r["dataset"], r["method"], r["seed"]) for r in runs] == [
         (d, m, s) for d in ("rsscn7", "nwpu-resisc45") for s in ("0", "1") for m in ("plain", "dsb")]
-    per_class = _table(out, "per_class")
+    per_class = read_table(out, "per_class")
     assert len(per_class) == 7 + 45 and per_class[2]["class"] == "cIndustry"
-    checks = _table(out, "checks")
+    checks = read_table(out, "checks")
     assert [c["id"] for c in checks] == ["dsb_gain_top1_rsscn7_small", "dsb_gain_top1_nwpu-resisc45_small",
                                          "dsb_gain_cindustry_rsscn7_small"]
     assert all(c["verdict"] in ("held", "not held") for c in checks)

@@ -1,18 +1,17 @@
 """experiments/warmup_epochs.py: the non-inferiority claim on constructed runs (held and not held, by hand-computed
 t-intervals), the pairing by seed, the reference n, and smoke / paper-profile runs writing their tables."""
-import csv
 import random
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy import stats
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "experiments"))
 
 import warmup_epochs as wu  # noqa: E402
+from test_exp_medical import hand_t_interval, read_table  # noqa: E402
 from semscale.experiment import Experiment  # noqa: E402
 
 SEEDS = [0, 1, 2, 3, 4]
@@ -30,8 +29,7 @@ def _rows(dataset, loss, shifts_at_largest):
 
 
 def _hand_low(differences):
-    d = np.asarray(differences, dtype=float)
-    return d.mean() - stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
+    return hand_t_interval(differences)[1]
 
 
 # Paired differences: mean -0.5, sd 0.0707 -> low = -0.5 - 2.776 * 0.0316 = -0.588 (above -1: held);
@@ -87,22 +85,18 @@ def test_paired_by_seed_refuses_disjoint_seeds():
         wu.paired_by_seed({0: 1.0}, {1: 2.0})
 
 
-def _table(folder, name):
-    return list(csv.DictReader(open(folder / f"{name}.csv")))
-
-
 def test_smoke_run_writes_its_tables(tmp_path, monkeypatch):
     monkeypatch.setenv("SEMSCALE_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "out"
     assert wu.main(["--profile", "smoke", "--quiet", "--out", str(out)]) == 0
-    runs = _table(out, "runs")
+    runs = read_table(out, "runs")
     assert len(runs) == 2 * 2 * 3                                 # seeds x losses x (plain, n = 1, n = 2)
     assert {(r["loss"], r["n"]) for r in runs} == {(loss, n) for loss in ("CE", "Focal") for n in ("plain", "1", "2")}
     assert all(0 <= float(r["top1"]) <= 100 for r in runs)
-    curve = _table(out, "curve")
+    curve = read_table(out, "curve")
     assert [(r["loss"], r["n"]) for r in curve] == [("CE", "plain"), ("CE", "1"), ("CE", "2"), ("Focal", "plain"),
                                                     ("Focal", "1"), ("Focal", "2")]
-    checks = _table(out, "checks")
+    checks = read_table(out, "checks")
     assert [c["id"] for c in checks] == ["larger_n_not_worse_ce_digits-lt10", "larger_n_not_worse_focal_digits-lt10"]
     assert all(c["verdict"] in ("held", "not held") for c in checks)
     assert (out / "top1_by_n.png").exists() and (out / "record.json").exists()
@@ -125,6 +119,6 @@ def test_paper_profile_on_a_miniature_cifar10(tmp_path, monkeypatch):
                     "--set", "warmup_grid=[1]", "--set", "seeds=[0]", "--set", "backbone=small_cnn",
                     "--set", "stem=auto", "--set", "batch_size=32"])
     assert code == 0
-    runs = _table(out, "runs")
+    runs = read_table(out, "runs")
     assert {r["dataset"] for r in runs} == {"cifar10-lt3"} and len(runs) == 2 * 2
-    assert [c["verdict"] for c in _table(out, "checks")] == ["not run", "not run"]   # one seed: no interval
+    assert [c["verdict"] for c in read_table(out, "checks")] == ["not run", "not run"]   # one seed: no interval
