@@ -35,12 +35,24 @@ def confusion_group_accuracy(confusion: np.ndarray, groups) -> dict:
     return result
 
 
-def macro_average_precision(labels, scores) -> float:
+def per_class_average_precision(labels, scores) -> np.ndarray:
+    """One-vs-rest average precision of each class's score column (App. D.6's per-class AP); nan for a class with
+    no test sample (its AP is undefined)."""
     from sklearn.metrics import average_precision_score
 
     labels, scores = np.asarray(labels), np.asarray(scores)
-    present = np.unique(labels)
-    return float(np.mean([average_precision_score(labels == c, scores[:, c]) for c in present]))
+    present = set(np.unique(labels).tolist())
+    return np.asarray([average_precision_score(labels == c, scores[:, c]) if c in present else np.nan
+                       for c in range(scores.shape[1])], dtype=np.float64)
+
+
+def macro_average_precision(labels, scores) -> float:
+    return macro_of(per_class_average_precision(labels, scores))
+
+
+def macro_of(per_class_ap) -> float:
+    """Macro AP: the mean of the per-class APs over the classes with test samples (the defined ones)."""
+    return float(np.nanmean(per_class_ap))
 
 
 def classification_metrics(labels, scores, groups=None) -> dict:
@@ -49,7 +61,9 @@ def classification_metrics(labels, scores, groups=None) -> dict:
     predictions = scores.argmax(1)
     confusion = confusion_matrix(labels, predictions, scores.shape[1])
     metrics = {"top1": float((predictions == labels).mean()), "per_class": per_class_accuracy(confusion),
-               "confusion": confusion, "macro_ap": macro_average_precision(labels, scores)}
+               "confusion": confusion}
+    metrics["per_class_ap"] = per_class_average_precision(labels, scores)
+    metrics["macro_ap"] = macro_of(metrics["per_class_ap"])
     if groups is not None:
         metrics.update(group_accuracy(labels, predictions, groups))
     return metrics

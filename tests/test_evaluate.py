@@ -63,6 +63,18 @@ def test_macro_ap_hand_case():
     assert macro_average_precision(labels, scores) == pytest.approx((class0 + class1) / 2)
 
 
+def test_per_class_ap_is_sklearn_per_class_and_nan_when_absent(scored):
+    """App. D.6's per-class AP: each class's one-vs-rest AP (scikit-learn), nan for class 4 (no test sample)."""
+    labels, scores = scored
+    per_class = classification_metrics(labels, scores)["per_class_ap"]
+    expected = [average_precision_score(labels == c, scores[:, c]) for c in range(4)]
+    np.testing.assert_allclose(per_class[:4], expected)
+    assert per_class.shape == (5,) and np.isnan(per_class[4])
+    hand = classification_metrics(np.array([0, 1, 0, 1]), np.array([[0.9, 0.1], [0.8, 0.7], [0.7, 0.2],
+                                                                     [0.1, 0.05]]))["per_class_ap"]
+    np.testing.assert_allclose(hand, [(1 + 2 / 3) / 2, (1 + 2 / 4) / 2])  # the hand case above, class by class
+
+
 def test_split_by_count_boundaries_are_the_papers():
     """Head: more than 100 images; Middle: 20-100; Tail: less than 20 (Table 2's caption and text)."""
     counts = [1000, 101, 100, 50, 20, 19, 1]
