@@ -37,8 +37,11 @@ EXPERIMENTS = [
     ("hierarchy", "App. K, Table 12: can S capture the class hierarchy?", 4),
     ("data_tools", "App. I: pizza selection and the data-collection stopping rule", 4),
     ("lt_classification", "Sec. 5.1, Table 2, Figs. 17-18: the loss rows with and without DSB on long-tailed data", 20),
+    ("warmup_epochs", "Sec. 4.2, Fig. 5: the stage-2 length n does not hurt", 7),
     ("metric_learning", "Sec. 5.3, Tables 4, 5, 8, 9: NormSoftmax and SoftTriple with CB and DSB", 12),
     ("generalized_long_tail", "App. H.3, Table 11: CLT / GLT / ALT with and without DSB", 8),
+    ("medical", "App. D.6, Figs. 10-12: OIA-ODIR and OIA-ODIR-B (the user's data; not embedded)", 1),
+    ("remote_sensing", "App. D.7, Figs. 14-15: RSSCN7 and NWPU-RESISC45 (the user's data; not embedded)", 1),
     ("bench_dsb", "App. F.2, Table 10: speed and memory of the dynamic framework", 6),
 ]
 
