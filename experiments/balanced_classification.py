@@ -49,6 +49,7 @@ PAPER_ROWS = {"vgg16": "VGG16", "bninception": "BN-Inception", "resnet18": "ResN
 def main(argv=None) -> int:
     exp = Experiment(__file__, argv)
     cfg = exp.config
+    check_config(cfg, exp.name)
     rows, split_rows, record = [], [], {}
     for spec in cfg["datasets"]:
         train, test, kept = load_sets(exp, spec)
@@ -69,6 +70,28 @@ def main(argv=None) -> int:
                            paper=claim["paper"], digits=2, signed=True)
     figures(exp, rows)
     return exp.finish(datasets=record)
+
+
+DATASET_KEYS = {"label", "name", "test_split", "per_class", "test_per_class", "subset_seed", "train"}
+BACKBONE_KEYS = {"label", "backbone", "train"}
+
+
+def check_config(cfg, where: str) -> None:
+    """Each datasets / backbones entry has its required keys and no unknown one (a typo would be ignored)."""
+    for section, known, required in (("datasets", DATASET_KEYS, ("label", "name")),
+                                     ("backbones", BACKBONE_KEYS, ("label", "backbone"))):
+        entries = cfg.get(section)
+        if not isinstance(entries, list) or not entries:
+            raise SystemExit(f"{where}.yaml: '{section}' must be a non-empty list of mappings")
+        for index, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                raise SystemExit(f"{where}.yaml: {section}.{index} must be a mapping, got {entry!r}")
+            missing = [k for k in required if k not in entry]
+            unknown = sorted(set(entry) - known)
+            if missing or unknown:
+                raise SystemExit(f"{where}.yaml: {section}.{index} ({entry.get('label', '?')}): "
+                                 + (f"missing {missing}; " if missing else "")
+                                 + (f"unknown {unknown}; " if unknown else "") + f"known keys: {sorted(known)}")
 
 
 def load_sets(exp, spec):

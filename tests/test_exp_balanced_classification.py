@@ -174,3 +174,14 @@ def test_run_row_reads_the_scale_thirds_in_points():
     row = bc.run_row("ImageNet", "VGG16", "vgg16", 2, "DSB-CE", metrics)
     assert (row["top1"], row["head"], row["middle"], row["tail"]) == (50.0, 10.0, 20.0, 30.0)
     assert row["per_class"] == "50.00 100.00 12.50" and row["seed"] == 2 and row["method"] == "DSB-CE"
+
+
+def test_bad_config_entries_are_named():
+    good = {"datasets": [{"label": "x", "name": "digits"}], "backbones": [{"label": "b", "backbone": "small_cnn"}]}
+    bc.check_config(good, "balanced_classification")
+    with pytest.raises(SystemExit, match=r"datasets\.0 \(x\): unknown \['perclass'\]"):
+        bc.check_config({**good, "datasets": [{"label": "x", "name": "digits", "perclass": 5}]}, "bc")
+    with pytest.raises(SystemExit, match=r"backbones\.1 \(\?\): missing \['label'\]"):
+        bc.check_config({**good, "backbones": good["backbones"] + [{"backbone": "vgg16"}]}, "bc")
+    with pytest.raises(SystemExit, match="'datasets' must be a non-empty list"):
+        bc.check_config({**good, "datasets": []}, "bc")
