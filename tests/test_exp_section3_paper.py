@@ -95,3 +95,32 @@ def test_marginal_effect_paper_profile_on_the_three_table6_layouts(table6_data, 
         assert {f"curves_rise_{name}", f"curves_saturate_{name}", f"sum_tracks_accuracy_CNN_{name}",
                 f"scale_beyond_count_CNN_{name}"} <= ids
     assert (out / "marginal_effect.png").exists()
+
+
+# ---------------------------------------------------------------- Fig. 7 / App. D.4
+
+def test_radar_paper_config_holds_section_3_and_fig7_sets():
+    cfg = paper_config("radar")
+    assert {"cub", "cars196", "mini-imagenet"} <= set(cfg["sets"])
+    assert {"mnist", "mnist-table7-lt1", "mnist-table7-lt2", "cifar10", "cifar10-lt", "cifar100",
+            "cifar100-lt"} <= set(cfg["sets"])
+
+
+def test_radar_paper_profile_streams_cub_cars_and_mini_imagenet(tmp_path):
+    from miniature_section3 import make_cars_mat_random, make_cub_random, make_mini_imagenet_random
+
+    data = tmp_path / "data"
+    cub, cars = make_cub_random(data), make_cars_mat_random(data)
+    make_mini_imagenet_random(data, per_class=6)
+    out = run("radar", tmp_path, "sets=[cub, cars196, mini-imagenet]")
+    for name, classes, counts in (("cub", 200, cub), ("cars196", 196, cars), ("mini-imagenet", 100, [5] * 100)):
+        table = rows(out / f"scales_{name}.csv")
+        assert len(table) == classes
+        assert [int(r["N"]) for r in table] == counts
+        assert all(float(r["volume"]) > 0 for r in table)
+        assert (out / f"radar_{name}.png").exists()
+    summary = {r["set"]: r for r in rows(out / "summary.csv")}
+    assert set(summary) == {"cub-train", "cars196-train", "mini-imagenet-train"}
+    assert summary["cub-train"]["balanced N"] == "True" and summary["cars196-train"]["balanced N"] == "False"
+    ids = {r["id"] for r in rows(out / "checks.csv")}
+    assert ids == {"imbalance_cub", "imbalance_mini-imagenet"}  # claimed on the sample-balanced sets only
