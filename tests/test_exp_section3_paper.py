@@ -124,3 +124,54 @@ def test_radar_paper_profile_streams_cub_cars_and_mini_imagenet(tmp_path):
     assert summary["cub-train"]["balanced N"] == "True" and summary["cars196-train"]["balanced N"] == "False"
     ids = {r["id"] for r in rows(out / "checks.csv")}
     assert ids == {"imbalance_cub", "imbalance_mini-imagenet"}  # claimed on the sample-balanced sets only
+
+
+# ---------------------------------------------------------------- Figs. 3-4 / Table 7
+
+def test_class_bias_paper_config_holds_figs_3_and_4():
+    cfg = paper_config("class_bias")
+    studies = {s["name"]: {**cfg, **s} for s in cfg["studies"]}
+    assert studies["mnist"]["sets"] == ["mnist-table7-lt1", "mnist-table7-lt2", "mnist"]
+    assert studies["mnist"]["dataset"] == "mnist"
+    assert (studies["cifar10-lt"]["sets"], studies["cifar100-lt"]["sets"]) == (["cifar10-lt"], ["cifar100-lt"])
+    assert cfg["imbalance"] == 200                                            # App. D.2
+    models = {name: [b["backbone"] for b in study["backbones"]] for name, study in studies.items()}
+    assert models == {"mnist": ["resnet18", "resnet34"], "cifar10-lt": ["resnet18", "resnet34"],
+                      "cifar100-lt": ["resnet18", "resnet34"], "cifar10": ["resnet18", "resnet34", "vgg16"],
+                      "cifar10-subsets": ["resnet18"]}
+    table6 = [f"cifar10-balanced{m}" for m in TABLE6["cifar10"][1]]
+    assert studies["cifar10-subsets"]["sets"] == table6 and studies["cifar10-subsets"]["pool_sets"]
+    # the sub-dataset models are marginal_effect's: same settings, same nested subsets
+    marginal = paper_config("marginal_effect")
+    for key in ("epochs", "optimizer", "lr", "schedule", "lr_gamma", "batch_size"):
+        assert studies["cifar10-subsets"][key] == marginal[key]
+    assert studies["cifar10-subsets"]["image_size"] == marginal["datasets"][0]["image_size"] == 32
+
+
+def test_class_bias_paper_profile_on_mnist_and_cifar_layouts(tmp_path):
+    data = tmp_path / "data"
+    make_mnist_layout(data, per_class=6)
+    make_cifar10_layout(data, per_batch=30, balanced=True)                 # 15 training images a class
+    make_cifar100_balanced(data, train_per_class=5, test_per_class=1)
+    out = run("class_bias", tmp_path, "epochs=1", "seeds=[0]", f"backbones={SMALL}", "imbalance=3",
+              f"studies.3.backbones={SMALL}", f"studies.4.backbones={SMALL}", "studies.0.sets=[mnist]",
+              "studies.4.sets=[cifar10-balanced2, cifar10-balanced3]")
+    expected = {"mnist": (["mnist"], 10, [6] * 10), "cifar10-lt": (["cifar10-lt"], 10, None),
+                "cifar100-lt": (["cifar100-lt"], 100, None), "cifar10": (["cifar10"], 10, [15] * 10),
+                "cifar10-subsets": (["cifar10-balanced2", "cifar10-balanced3"], 10, None)}
+    for study, (sets, classes, counts) in expected.items():
+        table = rows(out / f"classwise_{study}.csv")
+        assert [r["set"] for r in table] == [s for s in sets for _ in range(classes)]
+        assert all(0.0 <= float(r["accuracy"]) <= 1.0 for r in table)
+        if counts:
+            assert [int(r["N"]) for r in table] == counts
+        assert (out / f"classwise_{study}.png").exists()
+    lt = [int(r["N"]) for r in rows(out / "classwise_cifar10-lt.csv")]
+    assert lt[0] == 15 and lt[-1] == 5 and lt == sorted(lt, reverse=True)   # imbalance 3 from 15 a class
+    subsets = [int(r["N"]) for r in rows(out / "classwise_cifar10-subsets.csv")]
+    assert subsets == [2] * 10 + [3] * 10
+    agreement = [r["set"] for r in rows(out / "weak_class_agreement_cifar10-subsets.csv")]
+    assert agreement == ["cifar10-balanced2", "cifar10-balanced3", "across_sets"]
+    ids = {r["id"] for r in rows(out / "checks.csv")}
+    assert "same_weak_classes_across_sets_cifar10-subsets" in ids and "same_weak_classes_mnist_mnist" in ids
+    assert not any(i.startswith("closer_scales") for i in ids)              # no Table 7 set left in the run
