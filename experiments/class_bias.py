@@ -1,7 +1,7 @@
 """Class-wise accuracy against semantic scale: paper Figs. 3-4 and Table 7 (Sec. 3.4.2-3.4.3, App. D.3).
 
     python experiments/class_bias.py --profile quick   # Table 7's two long-tailed sets and the balanced set
-    python experiments/class_bias.py --profile paper --data-dir DATA   # Figs. 3-4: MNIST(-LT), CIFAR-10(-LT), CIFAR-100-LT
+    python experiments/class_bias.py --profile paper --data-dir DATA   # Figs. 3-4 on MNIST(-LT), CIFAR-10/100(-LT)
 
 For each set, backbone and seed: per-class test accuracy, next to the sample-space S (alpha 2 on long-tailed
 sets, 1 on the balanced one) and N. Claims: (1) the weak classes are the same across backbones and seeds (mean
@@ -9,6 +9,8 @@ pairwise Jaccard overlap of the weakest classes by accuracy; its 95% percentile-
 lie above the configured threshold); (2) of the two long-tailed sets, the one whose S is closer to the balanced
 set's has the class-wise accuracy closer to the balanced set's (per backbone and seed; held when the Clopper-Pearson
 interval of the share of runs that agree lies above one half).
+The paper profile runs several studies (config `studies`: a test set, its training sets and models each); their
+tables, figures and checks carry the study's name. Test sets are read through exp.evaluate, streamed when on disk.
 """
 import itertools
 import sys

@@ -1,6 +1,7 @@
 """The marginal effect of semantic scale: paper Fig. 2, Table 6, App. J (Sec. 3.3, App. D.1).
 
     python experiments/marginal_effect.py --profile quick   # Fashion-MNIST, m = 50..6000 a class, 2 CNNs
+    python experiments/marginal_effect.py --profile paper --data-dir DATA   # Table 6: CIFAR-10/100, Mini-ImageNet
 
 Nested sub-datasets with m samples a class (a larger m adds samples to a smaller one's, App. J). Part 1: the
 sample-space volume of each class against m. Part 2: a model trained from scratch on each sub-dataset (every
@@ -11,6 +12,8 @@ Claims per backbone, on Fisher's z over the sub-datasets and seeds: r(sum S', to
 paper's statement), and the marginal effect proper: the partial correlation of sum S' with top-1 given log m above
 0. The sum of S' grows with m by construction, so r(sum S', top-1) is met by log m alone; only the partial
 correlation says whether semantic scale carries information about accuracy beyond the sample count.
+The paper profile runs Table 6's three datasets (config `datasets`); their tables and checks carry the dataset's
+name, and Fig. 2 gets a row per dataset. Mini-ImageNet's images stay on disk: measured and evaluated streamed.
 """
 import sys
 from pathlib import Path

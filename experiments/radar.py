@@ -1,7 +1,7 @@
 """Semantic scale S against sample count N per class, as radar charts (paper Fig. 7, App. D.4).
 
     python experiments/radar.py --profile quick
-    python experiments/radar.py --profile paper --data-dir DATA   # Sec. 3.4's sets and Fig. 7's CUB, Cars196, Mini-ImageNet
+    python experiments/radar.py --profile paper --data-dir DATA   # Sec. 3.4's sets; Fig. 7's CUB, Cars, Mini-ImageNet
 
 Sample-space S (Alg. 1) for each set in the config; alpha = 2 on long-tailed sets, 1 on balanced ones.
 Claim: semantic scale imbalance is prevalent, also on sample-balanced sets (max S / min S above min_spread).
