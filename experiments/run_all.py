@@ -37,6 +37,7 @@ EXPERIMENTS = [
     ("hierarchy", "App. K, Table 12: can S capture the class hierarchy?", 4),
     ("data_tools", "App. I: pizza selection and the data-collection stopping rule", 4),
     ("lt_classification", "Sec. 5.1, Table 2, Figs. 17-18: the loss rows with and without DSB on long-tailed data", 20),
+    ("balanced_classification", "Sec. 5.2, Table 3, Fig. 19: CE against DSB-CE across backbones on balanced data", 14),
     ("warmup_epochs", "Sec. 4.2, Fig. 5: the stage-2 length n does not hurt", 7),
     ("metric_learning", "Sec. 5.3, Tables 4, 5, 8, 9: NormSoftmax and SoftTriple with CB and DSB", 12),
     ("generalized_long_tail", "App. H.3, Table 11: CLT / GLT / ALT with and without DSB", 8),
