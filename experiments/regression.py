@@ -27,7 +27,7 @@ FLOAT_RTOL, FLOAT_ATOL = 1e-6, 1e-9
 ONE_SEED_RELATIVE = 0.05
 PINNED_RTOL = 1e-4
 TIMING_FOLDERS = ("bench",)
-TIMING_CHECKS = ("speed",)
+TIMING_CHECKS = ("speed", "share")  # "speed" also covers speedup_*: ratios of timings
 TIMING_COLUMNS = ("it_per_s", "it/s", "seconds", "ms/step")  # a timing column inside another table  # bench_dsb's speed and speed-up claims: their verdicts depend on the machine's load
 # Tables from trained models that have no seed column (one model, or a summary over seeds).
 TRAINED = {("hierarchy", "table12"), ("class_bias", "weak_class_agreement")}
