@@ -53,6 +53,9 @@ def paper_value(table: str, row: str, column: str) -> tuple[float, float]:
     raise KeyError(f"paper value ({table}, {row}, {column}) is not in {path}")
 
 
+YAML11_WORDS = ("on", "off", "yes", "no", "y", "n")
+
+
 def parse_override(text: str):
     """`a.b=value` -> (["a", "b"], value), the value read as YAML (`[0, 1]`, `{label: x, width: 4}`, `3`, `adam`)."""
     import yaml
@@ -60,6 +63,8 @@ def parse_override(text: str):
     key, _, value = text.partition("=")
     if not key or not _:
         raise argparse.ArgumentTypeError(f"--set expects key=value, got {text!r}")
+    if value.strip().lower() in YAML11_WORDS:  # YAML 1.1 reads these as booleans; amp=off means the string "off"
+        return key.split("."), value.strip()
     try:
         parsed = yaml.safe_load(value)
     except yaml.YAMLError:

@@ -97,6 +97,9 @@ def test_override_helpers():
     assert merge({"a": {"b": 1, "c": 2}, "d": [1]}, {"a": {"b": 5}, "d": [2]}) == {"a": {"b": 5, "c": 2}, "d": [2]}
     assert parse_override("a.b=[1, 2]") == (["a", "b"], [1, 2])
     assert parse_override("name=adam") == (["name"], "adam")
+    # YAML 1.1 would read these as booleans; as settings they are strings (amp off, channels_last on)
+    assert parse_override("amp=off") == (["amp"], "off") and parse_override("channels_last=On") == (["channels_last"], "On")
+    assert parse_override("deterministic=false") == (["deterministic"], False)
     config = {"parents": {"tops": [0, 2]}, "backbones": [{"width": 4}]}
     apply_override(config, ["parents", "tops"], [1], "x")
     apply_override(config, ["backbones", "0", "width"], 16, "x")
