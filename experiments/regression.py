@@ -98,8 +98,10 @@ def compare_table(experiment: str, name: str, committed: Path, rerun: Path, per_
             moved.append({**base, "committed": float(np.mean(cell["values"])), "rerun": "", "difference": "",
                           "tolerance": "", "rule": "", "status": "missing in rerun"})
             continue
-        allowed, rule = tolerance(cell["values"], len(new[(key, column)]["values"]), trained, per_seed)
         before, after = float(np.mean(cell["values"])), float(np.mean(new[(key, column)]["values"]))
+        if np.isnan(before) and np.isnan(after):  # undefined in both (an empty group, a '-' paper cell): the same
+            continue
+        allowed, rule = tolerance(cell["values"], len(new[(key, column)]["values"]), trained, per_seed)
         if not abs(after - before) <= allowed:
             moved.append({**base, "committed": before, "rerun": after, "difference": after - before,
                           "tolerance": allowed, "rule": rule, "status": "moved"})

@@ -56,6 +56,16 @@ def test_one_seed_and_deterministic_numbers(tmp_path):
     assert len(rows) == 1 and rows[0]["row"] == "m=50 | class=3" and rows[0]["column"] == "volume"
 
 
+def test_undefined_in_both_runs_is_the_same_number(tmp_path):
+    # An empty head/middle/tail group or a '-' paper cell is nan in both runs: not moved; nan on one side only is.
+    row = {"group": "head", "seed": 0, "acc": "nan"}
+    assert moved(tmp_path, "a", [row], [dict(row)])[1] == []
+    _, rows = moved(tmp_path, "b", [row], [{**row, "acc": "0.5"}])
+    assert [r["status"] for r in rows] == ["moved"]
+    _, rows = moved(tmp_path, "c", [{**row, "acc": "0.5"}], [row])
+    assert [r["status"] for r in rows] == ["moved"]
+
+
 def test_missing_rows_and_changed_verdicts_are_reported(tmp_path):
     _, rows = moved(tmp_path, "a", [{"k": "x", "v": "0.5"}, {"k": "y", "v": "0.25"}], [{"k": "x", "v": "0.5"}])
     assert [(r["row"], r["status"]) for r in rows] == [("k=y", "missing in rerun")]

@@ -1,4 +1,4 @@
-"""A streamed run's peak memory does not grow with the dataset: twice the images, not twice the memory.
+"""A streamed run's peak memory does not grow with the dataset: four times the images, not four times the memory.
 
 Each run is a fresh process; its growth is the peak resident set (VmHWM, reset through /proc/self/clear_refs)
 minus the resident set before the dataset and Trainer are built. The in-memory path over the same pixels is the
@@ -52,11 +52,13 @@ def growth(root, mode, tmp_path):
 
 
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux /proc to reset the peak RSS")
-def test_twice_the_images_not_twice_the_memory(tmp_path):
+def test_four_times_the_images_not_four_times_the_memory(tmp_path):
     size = (160, 160)  # large enough that the extra images dwarf allocator noise (~10 MB seen under load)
     small = make_imagenet_lt(tmp_path / "small", [40] * 8, test_per_class=4, size=size)
-    large = make_imagenet_lt(tmp_path / "large", [80] * 8, test_per_class=4, size=size)
-    extra_bytes = 320 * (size[0] * size[1] * 3) * (1 + 4)  # 320 more images, as uint8 pixels plus the float32 tensor
+    # 4x, not 2x: under a loaded CI machine the streamed peak once moved by 33 MB between two runs (allocator noise,
+    # not data: a 2x pair had passed before at 10 MB), against a 2x bound of 24 MB; 4x puts the bound at 74 MB.
+    large = make_imagenet_lt(tmp_path / "large", [160] * 8, test_per_class=4, size=size)
+    extra_bytes = 960 * (size[0] * size[1] * 3) * (1 + 4)  # 960 more images, as uint8 pixels plus the float32 tensor
     streamed = [growth(root, "stream", tmp_path) for root in (small, large)]
     held = [growth(root, "memory", tmp_path) for root in (small, large)]
     print(f"peak growth streamed {np.array(streamed) / 2**20} MiB, in memory {np.array(held) / 2**20} MiB")
