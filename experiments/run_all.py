@@ -111,6 +111,11 @@ KEY_FIGURES = {
     "fig7_radar_fashion-mnist.png": "radar/radar_fashion-mnist.png",
     "fig7_radar_fashion-mnist-lt.png": "radar/radar_fashion-mnist-lt.png",
     "appI_stopping_rule.png": "data_tools/stopping_rule.png",
+    "table2_lt_gains.png": "lt_classification/gains_fashion_mnist_lt.png",
+    "table3_balanced_gains.png": "balanced_classification/gains.png",
+    "fig5_warmup_epochs.png": "warmup_epochs/top1_by_n.png",
+    "tables4-9_metric_gains.png": "metric_learning/gains.png",
+    "table11_glt_protocols.png": "generalized_long_tail/protocols.png",
 }
 
 
