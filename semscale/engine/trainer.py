@@ -247,8 +247,9 @@ class Trainer(MethodTraining):
             bar.close()
             self.schedule.step()
             batches = len(self.source)
+            summed_loss = total_loss.item()  # waits for the device: the epoch's time includes its queued kernels
             seconds = time.perf_counter() - started
-            record = {"epoch": epoch, "loss": total_loss.item() / batches, "lr": lr, "seconds": seconds,
+            record = {"epoch": epoch, "loss": summed_loss / batches, "lr": lr, "seconds": seconds,
                       "iterations_per_second": batches / seconds,
                       "images_per_second": len(self.labels) / seconds,
                       "weighting_share": self.weighting_seconds / seconds,
