@@ -37,6 +37,7 @@ from semscale.benchmark import (BareLoop, interleaved, pool_at_scale, ratio_row,
 from semscale.data import FileImageDataset, long_tailed_indices  # noqa: E402
 from semscale.experiment import Experiment  # noqa: E402
 from semscale.models import TORCHVISION_BACKBONES  # noqa: E402
+from semscale.report import atomic_write_text  # noqa: E402
 from semscale.stats import judge, mean_interval  # noqa: E402
 from semscale.train import TrainConfig, Trainer, epoch_order  # noqa: E402
 
@@ -128,11 +129,16 @@ def reweighting_share(backbone: str, num_classes: int, image_size: int, batch: i
             "re-weighting share": trainer.weighting_seconds / elapsed}
 
 
-def gpu_pool_rows(cfg) -> list:
-    """Pool update plus weights with the pool on the GPU at each pool size; "not run" and why without one."""
+def gpu_pool_rows(exp, cfg) -> list:
+    """Pool update plus weights with the pool on the GPU at each pool size; "not run" and why without one. Each
+    size's diagnosis (the lines that make the host wait, the profiler's top operations) goes to
+    gpu_pool_diagnosis_<size>.txt."""
     if not torch.cuda.is_available():
         return [{"size": size["name"], "device": "cuda", "incremental ms/step": NO_GPU} for size in cfg["pool_sizes"]]
-    return [pool_at_scale(**size, device="cuda") for size in cfg["pool_sizes"]]
+    rows = [pool_at_scale(**size, device="cuda") for size in cfg["pool_sizes"]]
+    for row in rows:
+        atomic_write_text(exp.out / f"gpu_pool_diagnosis_{row['size']}.txt", row.pop("diagnosis"))
+    return rows
 
 
 def gpu_training_rows(cfg, device: str = "cuda") -> list:
@@ -242,7 +248,7 @@ def main(argv=None) -> int:
     exp.table("streaming", streaming, list(streaming[0]), title="Streaming against in-memory: whole epochs of the "
               "quick model", note="The same images of the profile's dataset, from the in-memory tensor or decoded from PNG "
               "files through the DataLoader; ratio: mean and 95% interval over interleaved blocks of one epoch each.")
-    gpu_pool = gpu_pool_rows(cfg)
+    gpu_pool = gpu_pool_rows(exp, cfg)
     exp.table("gpu_pool_update", gpu_pool, list(gpu_pool[0]), title="On a GPU: one pool update plus weights, the "
               "pool on the device", note="Target: within 5 ms at iNaturalist-2018 size (issue 9).")
     gpu_training = gpu_training_rows(cfg)

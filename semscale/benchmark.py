@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -23,6 +24,57 @@ def synchronise(device) -> None:
     """Wait for a CUDA device's queued work (nothing to wait for on the host: device None or a CPU)."""
     if device is not None and torch.device(device).type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def host_syncs(work: Callable[[], object]) -> int | str:
+    """How many operations in work() made the host wait for the GPU (torch.cuda's sync debug mode warns once per
+    such operation): each stalls the queue of kernels, the cost a GPU pool update must avoid. Off CUDA: "no GPU"."""
+    caught = _sync_warnings(work)
+    return "no GPU" if caught is None else len(caught)
+
+
+def _sync_warnings(work) -> list | None:
+    if not torch.cuda.is_available():
+        return None
+    import warnings
+
+    previous = torch.cuda.get_sync_debug_mode()
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            work()
+    finally:
+        torch.cuda.set_sync_debug_mode(previous)
+    return [warning for warning in caught if "synchroniz" in str(warning.message)]
+
+
+def gpu_diagnosis(work: Callable[[], object], repeats: int = 3) -> str:
+    """Where work() spends its time on a GPU, as text: the source lines that made the host wait (and how often),
+    then torch.profiler's top operations by GPU and by CPU time over `repeats` calls. For the next optimisation of
+    the pool on the device; diagnostics only, so a profiler failure is reported, not raised."""
+    from collections import Counter
+
+    caught = _sync_warnings(work)
+    if caught is None:
+        return "no GPU"
+    sites = Counter(f"{Path(w.filename).parent.name}/{Path(w.filename).name}:{w.lineno}" for w in caught)
+    lines = [f"{len(caught)} operations made the host wait for the GPU in one call:"]
+    lines += [f"  {count:3d}  {site}" for site, count in sites.most_common()]
+    try:
+        from torch.profiler import ProfilerActivity, profile
+
+        with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as profiler:
+            for _ in range(repeats):
+                work()
+            torch.cuda.synchronize()
+        table = profiler.key_averages()
+        lines += ["", f"torch.profiler over {repeats} calls, by GPU time:",
+                  table.table(sort_by="cuda_time_total", row_limit=20, max_name_column_width=60),
+                  "by CPU time:", table.table(sort_by="cpu_time_total", row_limit=15, max_name_column_width=60)]
+    except Exception as error:  # noqa: BLE001 - a diagnosis must not stop the benchmark
+        lines += ["", f"torch.profiler failed: {type(error).__name__}: {error}"]
+    return "\n".join(lines) + "\n"
 
 
 def trainer_epoch(trainer) -> float:
@@ -121,12 +173,21 @@ def pool_at_scale(name: str, num_classes: int, pool_size: int, batch: int, imbal
         started = time.perf_counter()
         pool.moments.volumes(pool.scale, touched)
         distance_sums(pool.moments.means[touched], pool.moments.means[pool.present])
+        synchronise(device)
         floor.append(time.perf_counter() - started)
         if step < baseline_steps:
             started = time.perf_counter()
             reference = weights_from_scratch(*pool.contents(), num_classes, alpha=2.0)
             scratch.append(time.perf_counter() - started)
             max_rel = max(max_rel, float(np.max(np.abs(weights - reference) / reference)))
+    batch_again = slice(pool_size, pool_size + batch)
+
+    def one_update():
+        pool.update(features[batch_again], labels[batch_again], epoch=2)
+        return pool.weights_tensor()
+
+    syncs = host_syncs(one_update) if device is not None else None
+    diagnosis = gpu_diagnosis(one_update) if device is not None and torch.device(device).type == "cuda" else None
     memory = pool.nbytes()
     paper_memory = len(pool) * dim * 4
     return {"size": name, "device": "host (numpy)" if device is None else str(device), "classes": num_classes,
@@ -137,5 +198,6 @@ def pool_at_scale(name: str, num_classes: int, pool_size: int, batch: int, imbal
             "speed-up": float(np.median(scratch) / np.median(incremental)),
             "speed-up at the floor": float(np.median(scratch) / np.median(floor)),
             "max relative weight difference": max_rel, "fill seconds": fill_seconds,
+            "host syncs per update": "host pool" if syncs is None else syncs,
             "pool MiB": memory / 2**20, "paper float32 N x d MiB": paper_memory / 2**20,
-            "memory ratio": memory / paper_memory}
+            "memory ratio": memory / paper_memory, **({"diagnosis": diagnosis} if diagnosis else {})}
