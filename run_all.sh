@@ -33,7 +33,14 @@ say() { echo "[setup] $*"; }
 # 1. Python packages: skipped when requirements.txt and pyproject.toml are unchanged since the last install.
 # The stamp names the requirements, the Python and this checkout (the editable install points at it).
 STAMP="$CACHE/setup-$( (cat requirements.txt pyproject.toml; $PY -c 'import sys; print(sys.prefix)'; pwd) | sha256sum | cut -c1-16).stamp"
-if [ -f "$STAMP" ] && $PY -c "import semscale, torch, torchvision" 2>/dev/null; then
+# The installed semscale must be this checkout's (an editable install made from another clone, a CI run's say,
+# would run that clone's code wherever the current folder is not this one): checked from outside the checkout.
+installed_here() {
+  local py; py=$(command -v "$PY") || return 1
+  [ "$(cd / && "$py" -c 'import semscale, torch, torchvision, os; print(os.path.realpath(semscale.__file__))' 2>/dev/null)" \
+    = "$(realpath semscale/__init__.py)" ]
+}
+if [ -f "$STAMP" ] && installed_here; then
   say "Python packages: up to date"
 else
   say "Python packages: installing requirements.txt (torch from the local wheel cache where there is one)"

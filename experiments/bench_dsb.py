@@ -32,12 +32,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from semscale.benchmark import BareLoop, interleaved, ratio_row, synchronise, trainer_epoch  # noqa: E402
-from semscale.data import FileImageDataset, long_tailed_counts, long_tailed_indices  # noqa: E402
+from semscale.benchmark import (BareLoop, interleaved, pool_at_scale, ratio_row, synchronise,  # noqa: E402
+                                trainer_epoch)
+from semscale.data import FileImageDataset, long_tailed_indices  # noqa: E402
 from semscale.experiment import Experiment  # noqa: E402
 from semscale.models import TORCHVISION_BACKBONES  # noqa: E402
-from semscale.pool import FeaturePool, weights_from_scratch  # noqa: E402
-from semscale.scales import distance_sums  # noqa: E402
+from semscale.report import atomic_write_text  # noqa: E402
 from semscale.stats import judge, mean_interval  # noqa: E402
 from semscale.train import TrainConfig, Trainer, epoch_order  # noqa: E402
 
@@ -91,61 +91,6 @@ def speed_ratio(exp, loss: str, cfg, backbone: str, blocks: int, block_iteration
             "iterations per block": block_iterations}
 
 
-def pool_at_scale(name: str, num_classes: int, pool_size: int, batch: int, imbalance: float, steps: int,
-                  baseline_steps: int, dim: int = 64, seed: int = 0, device=None) -> dict:
-    """One pool update plus weights; `device` None: the host pool fed numpy, else the pool on that torch device
-    fed tensors there (timed to the device's completion)."""
-    rng = np.random.default_rng(seed)
-    profile = np.array(long_tailed_counts(10_000, imbalance, num_classes), dtype=float)
-    labels = rng.choice(num_classes, size=pool_size + steps * batch, p=profile / profile.sum())
-    centres = rng.normal(size=(num_classes, dim)).astype(np.float32)
-    features = centres[labels] + rng.normal(size=(len(labels), dim)).astype(np.float32)
-    pool = FeaturePool(num_classes, dim, warmup_epochs=1, alpha=2.0, device=device)
-    if device is not None:
-        features, labels = torch.from_numpy(features).to(device), torch.from_numpy(labels).to(device)
-    synchronise = torch.cuda.synchronize if device is not None and torch.device(device).type == "cuda" else (
-        lambda: None)
-    started = time.perf_counter()
-    for start in range(0, pool_size, batch):  # stage 1: the first epoch fills the pool
-        pool.update(features[start:start + batch], labels[start:start + batch], epoch=1)
-    fill_seconds = time.perf_counter() - started
-    incremental, floor, scratch, max_rel = [], [], [], 0.0
-    # Untimed: the first call pays the page faults of its large temporaries (measured 1.5-2x the later calls).
-    weights_from_scratch(*pool.contents(), num_classes, alpha=2.0)
-    for step in range(steps):
-        lo = pool_size + step * batch
-        f, l = features[lo:lo + batch], labels[lo:lo + batch]
-        synchronise()
-        started = time.perf_counter()
-        touched = pool.update(f, l, epoch=2)
-        weights = pool.weights_tensor()
-        synchronise()
-        incremental.append(time.perf_counter() - started)
-        weights = weights.cpu().numpy()
-        # Floor: the work on the touched classes alone (their log-determinants and centre-distance rows).
-        started = time.perf_counter()
-        pool.moments.volumes(pool.scale, touched)
-        distance_sums(pool.moments.means[touched], pool.moments.means[pool.present])
-        floor.append(time.perf_counter() - started)
-        if step < baseline_steps:
-            started = time.perf_counter()
-            reference = weights_from_scratch(*pool.contents(), num_classes, alpha=2.0)
-            scratch.append(time.perf_counter() - started)
-            max_rel = max(max_rel, float(np.max(np.abs(weights - reference) / reference)))
-    memory = pool.nbytes()
-    paper_memory = len(pool) * dim * 4
-    return {"size": name, "device": "host (numpy)" if device is None else str(device), "classes": num_classes,
-            "pool": len(pool), "batch": batch,
-            "incremental ms/step": 1000 * float(np.median(incremental)),
-            "floor ms/step": 1000 * float(np.median(floor)),
-            "from scratch ms/step": 1000 * float(np.median(scratch)),
-            "speed-up": float(np.median(scratch) / np.median(incremental)),
-            "speed-up at the floor": float(np.median(scratch) / np.median(floor)),
-            "max relative weight difference": max_rel, "fill seconds": fill_seconds,
-            "pool MiB": memory / 2**20, "paper float32 N x d MiB": paper_memory / 2**20,
-            "memory ratio": memory / paper_memory}
-
-
 SPEED_TARGET = 0.98  # DSB-X at >= 0.98 of X's it/s
 
 
@@ -184,11 +129,16 @@ def reweighting_share(backbone: str, num_classes: int, image_size: int, batch: i
             "re-weighting share": trainer.weighting_seconds / elapsed}
 
 
-def gpu_pool_rows(cfg) -> list:
-    """Pool update plus weights with the pool on the GPU at each pool size; "not run" and why without one."""
+def gpu_pool_rows(exp, cfg) -> list:
+    """Pool update plus weights with the pool on the GPU at each pool size; "not run" and why without one. Each
+    size's diagnosis (the lines that make the host wait, the profiler's top operations) goes to
+    gpu_pool_diagnosis_<size>.txt."""
     if not torch.cuda.is_available():
         return [{"size": size["name"], "device": "cuda", "incremental ms/step": NO_GPU} for size in cfg["pool_sizes"]]
-    return [pool_at_scale(**size, device="cuda") for size in cfg["pool_sizes"]]
+    rows = [pool_at_scale(**size, device="cuda") for size in cfg["pool_sizes"]]
+    for row in rows:
+        atomic_write_text(exp.out / f"gpu_pool_diagnosis_{row['size']}.txt", row.pop("diagnosis"))
+    return rows
 
 
 def gpu_training_rows(cfg, device: str = "cuda") -> list:
@@ -298,7 +248,7 @@ def main(argv=None) -> int:
     exp.table("streaming", streaming, list(streaming[0]), title="Streaming against in-memory: whole epochs of the "
               "quick model", note="The same images of the profile's dataset, from the in-memory tensor or decoded from PNG "
               "files through the DataLoader; ratio: mean and 95% interval over interleaved blocks of one epoch each.")
-    gpu_pool = gpu_pool_rows(cfg)
+    gpu_pool = gpu_pool_rows(exp, cfg)
     exp.table("gpu_pool_update", gpu_pool, list(gpu_pool[0]), title="On a GPU: one pool update plus weights, the "
               "pool on the device", note="Target: within 5 ms at iNaturalist-2018 size (issue 9).")
     gpu_training = gpu_training_rows(cfg)

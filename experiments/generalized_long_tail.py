@@ -65,10 +65,6 @@ def protocol_plan(exp, cfg) -> list[tuple]:
     return list(plan.values())
 
 
-def methods_to_run(cfg) -> dict:
-    """The YAML's rows less those the profile cannot run (in_memory_only: streamed data), in order."""
-    skipped = set(cfg.get("in_memory_only", []))
-    return {name: settings for name, settings in cfg["methods"].items() if name not in skipped}
 
 
 def pair_differences(rows: list[dict], pairs, protocols) -> list[dict]:
@@ -102,7 +98,7 @@ def main(argv=None) -> int:
     exp = Experiment(__file__, argv)
     cfg = exp.config
     plan = protocol_plan(exp, cfg)
-    methods = methods_to_run(cfg)
+    methods = cfg["methods"]
     common = {k: cfg[k] for k in TRAIN_KEYS if k in cfg}
     rows = []
     for seed in cfg["seeds"]:
@@ -171,11 +167,7 @@ def sets_note(plan) -> str:
 
 
 def left_out_note(cfg) -> str:
-    parts = [f"Not expressible with the existing methods, left out: {', '.join(cfg['not_expressible'])}."]
-    if cfg.get("in_memory_only"):
-        parts.append(f"Not run in this profile (their second sampler needs in-memory data): "
-                     f"{', '.join(cfg['in_memory_only'])}.")
-    return " ".join(parts)
+    return f"Not expressible with the existing methods, left out: {', '.join(cfg['not_expressible'])}."
 
 
 def figure(exp, rows, protocols) -> None:

@@ -27,8 +27,8 @@ import seaborn as sns  # noqa: E402
 from semscale.experiment import Experiment  # noqa: E402
 from semscale.stats import interval_text, mean_interval, paired_difference  # noqa: E402
 
-TRAIN_KEYS = ("epochs", "batch_size", "optimizer", "lr", "schedule", "lr_gamma", "weight_decay", "device", "amp",
-              "augment", "image_size", "pretrained", "stem", "workers", "alpha", "warmup_epochs")
+TRAIN_KEYS = ("epochs", "batch_size", "optimizer", "lr", "schedule", "lr_gamma", "lr_milestones", "weight_decay",
+              "device", "amp", "augment", "image_size", "pretrained", "stem", "workers", "alpha", "warmup_epochs")
 SUMMARY_COLUMNS = ["dataset", "backbone", "plain top-1", "DSB top-1", "DSB minus plain", "paper gain", "seeds"]
 
 

@@ -94,11 +94,27 @@ def write_report(results: Path, profile: str, outcomes: list[dict]) -> Path:
                                                              "verdict", "reason"]))
         elif o["status"] != "ok":
             lines.append(f"\nFailed: {o['error']}\n")
+    lines += gpu_section(results)
     name = "REPORT.md" if profile == "quick" else f"REPORT-{profile}.md"
     if profile == "quick" and results == ROOT / "results":
         update_readme(lines[1], markdown_table(summary, list(summary[0])), outcomes)
         copy_key_figures(results)
     return atomic_write_text(results / name, "\n".join(lines) + "\n")
+
+
+def gpu_section(results: Path) -> list[str]:
+    """bench_dsb's run on a GPU machine (results/bench_gpu, written there by hand: run_all never has a GPU here),
+    with its own machine, commit and date; nothing when there is none."""
+    folder = results / "bench_gpu"
+    if not (folder / "checks.csv").exists():
+        return []
+    with open(folder / "checks.csv", newline="") as handle:
+        checks = list(csv.DictReader(handle))
+    record = json.loads((folder / "record.json").read_text()) if (folder / "record.json").exists() else {}
+    return [f"\n## bench_dsb on a GPU ({record.get('gpu', 'GPU')}, {record.get('date', '')[:10]})\n",
+            "Not rerun by this script (no GPU here): the one run of `experiments/bench_dsb.py --profile quick` on a "
+            "lent GPU machine; its [README](bench_gpu/README.md) says which commit ran and what each number means.\n",
+            "\n" + markdown_table(checks, ["id", "description", "ours", "verdict", "reason"])]
 
 
 README_START, README_END = "<!-- report:start -->", "<!-- report:end -->"

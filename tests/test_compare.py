@@ -120,3 +120,19 @@ def test_pinned_mode_compares_each_seed_and_skips_timing_columns(tmp_path):
     # it/s moved by far more, and is not compared.
     assert sorted((r["row"], r["column"]) for r in rows) == [("method=CE | seed=0", "top1"),
                                                              ("method=CE | seed=1", "top1")]
+
+
+def test_report_shows_the_gpu_run_of_bench_dsb_with_its_own_machine_and_date(tmp_path):
+    import json
+
+    import run_all
+
+    assert run_all.gpu_section(tmp_path) == []  # no GPU run: no section
+    write(tmp_path / "bench_gpu" / "checks.csv", [
+        {"id": "gpu_dsb_vs_ce", "kind": "claim", "description": "DSB-CE at >= 0.98 of CE", "paper": "",
+         "ours": "0.819 [0.784, 0.855]", "difference": "", "verdict": "not held", "reason": "lower bound"}])
+    (tmp_path / "bench_gpu" / "record.json").write_text(json.dumps({"gpu": "NVIDIA H100 80GB HBM3",
+                                                                    "date": "2026-11-25T00:40:13+00:00"}))
+    text = "\n".join(run_all.gpu_section(tmp_path))
+    assert "## bench_dsb on a GPU (NVIDIA H100 80GB HBM3, 2026-11-25)" in text
+    assert "| gpu_dsb_vs_ce | DSB-CE at >= 0.98 of CE | 0.819 [0.784, 0.855] | not held | lower bound |" in text

@@ -23,6 +23,8 @@ def other_value(name, default):
         return str(default + 0.25), default + 0.25
     if isinstance(default, dict):
         return "{gamma: 2}", {"gamma": 2}
+    if isinstance(default, list):
+        return "[30, 60]", [30, 60]
     return "somewhere", "somewhere"
 
 

@@ -167,9 +167,15 @@ class Stop(Exception):
     pass
 
 
-# bbn: stopped after epoch 1 of 3; crt: stopped inside stage 2 (epochs 3-4 of 4), so the checkpoint holds the
-# stage-2 optimizer (the method's parameters only) and the resumed run must rebuild it before loading
-@pytest.mark.parametrize("method, options, epochs, stop_at", [("bbn", {}, 3, 1), ("crt", {"stage2_epochs": 2}, 4, 3)])
+# Every method stopped after epoch 1 of 3 (its own state, e.g. MBJ's memory, PaCo's queue, RIDE's router stage,
+# must come back from the checkpoint); cRT and LWS stopped inside stage 2 (epochs 3-4 of 4), so the checkpoint holds
+# the stage-2 optimizer (the method's parameters only) and the resumed run must rebuild it before loading.
+DECOUPLED = ("crt", "lws")
+RESUME_CASES = [(m, None, 3, 1) for m in sorted(METHODS) if m not in DECOUPLED] + \
+    [(m, {"stage2_epochs": 2}, 4, 3) for m in DECOUPLED]
+
+
+@pytest.mark.parametrize("method, options, epochs, stop_at", RESUME_CASES)
 def test_stopped_and_resumed_run_equals_uninterrupted(method, options, epochs, stop_at, tmp_path):
     changes = dict(epochs=epochs, schedule="exp", optimizer="sgd", lr=0.05, options=options)
     straight, _, _ = trainer_for(method, "dsb", checkpoint=tmp_path / "straight.pt", **changes)
@@ -183,13 +189,30 @@ def test_stopped_and_resumed_run_equals_uninterrupted(method, options, epochs, s
     with pytest.raises(Stop):
         stopped.fit(on_epoch=stop)
     resumed, _, _ = trainer_for(method, "dsb", checkpoint=tmp_path / "resumed.pt", **changes)
-    assert resumed.epoch == stop_at and resumed.backbone_frozen == (method == "crt")
+    assert resumed.epoch == stop_at and resumed.backbone_frozen == (method in DECOUPLED)
     resumed.fit()
     drop = ("seconds", "iterations_per_second", "images_per_second", "weighting_share")
     strip = [{k: v for k, v in r.items() if k not in drop} for r in straight.history]
     assert strip == [{k: v for k, v in r.items() if k not in drop} for r in resumed.history]
-    for name, tensor in straight.network.state_dict().items():
-        assert torch.equal(tensor, resumed.network.state_dict()[name]), name
+    assert_same_state(straight.network.state_dict(), resumed.network.state_dict())
+
+
+def assert_same_state(expected, actual, where="state"):
+    """Equal tensors, numbers and containers, recursively (a method's extra state may be a dict of tensors)."""
+    if isinstance(expected, torch.Tensor):
+        assert isinstance(actual, torch.Tensor) and torch.equal(expected, actual), where
+    elif isinstance(expected, np.ndarray):
+        assert isinstance(actual, np.ndarray) and np.array_equal(expected, actual), where
+    elif isinstance(expected, dict):
+        assert expected.keys() == actual.keys(), where
+        for key in expected:
+            assert_same_state(expected[key], actual[key], f"{where}.{key}")
+    elif isinstance(expected, (list, tuple)):
+        assert len(expected) == len(actual), where
+        for i, (a, b) in enumerate(zip(expected, actual)):
+            assert_same_state(a, b, f"{where}[{i}]")
+    else:
+        assert expected == actual or (expected != expected and actual != actual), where  # nan == nan here
 
 
 def test_class_sampled_order_with_instance_weights():

@@ -262,8 +262,10 @@ def test_paper_profile_on_miniature_imagenet_lt_and_inaturalist(tmp_path):
     shrink = ["epochs=1", "seeds=[0]", "image_size=32", 'amp="off"', "workers=0", "warmup_epochs=1",
               "rows=[{label: CE, loss: ce}, {label: DSB-CE, loss: ce, weighting: dsb}, "
               "{label: LADE, loss: lade}, {label: DSB-LADE, loss: lade, weighting: dsb}]",
-              # two of the method rows (issue 11), streamed from the files with and without DSB
-              "extra_rows=[{label: PaCo, method: paco}, {label: DSB+RIDE, method: ride, weighting: dsb}]"]
+              # method rows (issue 11), streamed from the files with and without DSB; BBN and IFL with their
+              # second sampler's own DataLoader
+              "extra_rows=[{label: PaCo, method: paco}, {label: DSB+RIDE, method: ride, weighting: dsb}, "
+              "{label: BBN, method: bbn}, {label: DSB-CE+IFL, method: ifl, weighting: dsb}]"]
     for index in (0, 1):
         shrink += [f"datasets.{index}.backbone=small_cnn", f"datasets.{index}.batch_size=4"]
     args = ["--profile", "paper", "--data-dir", str(tmp_path / "data")]
@@ -271,7 +273,8 @@ def test_paper_profile_on_miniature_imagenet_lt_and_inaturalist(tmp_path):
         args += ["--set", item]
     tables = _run(args, tmp_path)
     assert {(r["dataset"], r["row"]) for r in tables["runs"]} == \
-        {(d, r) for d in ("ImageNet-LT", "iNaturalist 2018") for r in ("CE", "DSB-CE", "LADE", "DSB-LADE", "PaCo", "DSB+RIDE")}
+        {(d, r) for d in ("ImageNet-LT", "iNaturalist 2018") for r in ("CE", "DSB-CE", "LADE", "DSB-LADE", "PaCo", "DSB+RIDE",
+                                                                     "BBN", "DSB-CE+IFL")}
     paper = [c for c in tables["checks"] if c["kind"] == "paper"]
     assert paper and all(c["verdict"] in ("held", "not held") for c in paper)   # judged under the paper profile
     gains = {(r["dataset"], r["pair"], r["group"]): r for r in tables["gains"]}

@@ -262,3 +262,35 @@ def test_paper_profile_names_every_table_cell_and_dataset():
     assert ml.paper_difference(cfg["settings"]["cifar100-lt-200"]["paper"],
                                {"dim": 64, "method": "DSB-ST", "base": "SoftTriple", "metric": "r1"})[0] == \
         pytest.approx(2.7)
+
+
+def test_circle_pairs_are_dsb_st_minus_circle_on_r1_and_r2_paired_by_seed():
+    cfg = {"run": ["bal"], "settings": {"bal": {"dims": [64], "weightings": ["none", "dsb"],
+                                                "circle": {"dims": [512]}}}}
+    rows = []
+    for seed in range(4):
+        rows.append({"setting": "bal", "dim": 512, "loss": "circle", "weighting": "none", "seed": seed,
+                     "r1": 60.0 + seed, "r2": 70.0 + seed})
+        rows.append({"setting": "bal", "dim": 512, "loss": "st", "weighting": "dsb", "seed": seed,
+                     "r1": 63.0 + seed + (0.5 if seed % 2 else -0.5), "r2": 69.0 + seed})
+        rows.append({"setting": "bal", "dim": 512, "loss": "st", "weighting": "none", "seed": seed,  # not Circle
+                     "r1": 0.0, "r2": 0.0})
+    pairs = {p["metric"]: p for p in ml.circle_pairs(rows[::-1], cfg)}
+    assert sorted(pairs) == ["r1", "r2"]
+    low, high = _t_interval([3.0 + (0.5 if s % 2 else -0.5) for s in range(4)])
+    assert pairs["r1"]["triple"] == pytest.approx((3.0, low, high)) and pairs["r1"]["verdict"] is True
+    assert pairs["r2"]["triple"][0] == pytest.approx(-1.0) and pairs["r2"]["verdict"] is False
+    assert pairs["r1"]["method"] == "DSB-ST" and pairs["r1"]["base"] == "Circle" and pairs["r1"]["seeds"] == 4
+    assert ml.circle_pairs(rows, {"run": ["bal"], "settings": {"bal": {"dims": [64]}}}) == []
+
+
+def test_circle_comparison_reads_table_4_in_its_own_column():
+    setting = {"circle": {"dims": [512], "paper_column": "Cars196"},
+               "paper": {"table": "Table 4", "column": "CUB-2011", "row": "dim {dim} {method}"}}
+    pair = {"dim": 512, "method": "DSB-ST", "base": "Circle", "metric": "r1"}
+    spec = ml.paper_spec(setting, pair)
+    assert spec["column"] == "Cars196"
+    assert ml.paper_spec(setting, {**pair, "base": "SoftTriple"})["column"] == "CUB-2011"
+    value, gain_row = ml.paper_difference(spec, pair)  # the committed Table 4: 85.6 - 83.4 (R@1), 91.3 - 89.8 (R@2)
+    assert value == pytest.approx(2.2) and gain_row is None
+    assert ml.paper_difference(spec, {**pair, "metric": "r2"})[0] == pytest.approx(1.5)

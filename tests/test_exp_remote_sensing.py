@@ -7,12 +7,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "experiments"))
 
 import remote_sensing as rs  # noqa: E402
 from test_exp_medical import hand_t_interval, read_table  # noqa: E402
+from semscale.engine import TrainConfig  # noqa: E402
+from semscale.engine.optim import build_optimizer, build_schedule  # noqa: E402
 from semscale.experiment import Experiment  # noqa: E402
 
 SCRIPT = str(ROOT / "experiments" / "remote_sensing.py")
@@ -65,7 +68,17 @@ def test_claim_list_covers_every_backbone_on_both_sets_and_the_named_classes():
         ("nwpu-resisc45", "ResNet-34", "top1", 1.2), ("rsscn7", "VGG-16", "acc cIndustry", 4),
         ("rsscn7", "VGG-16", "acc gParking", 3)]
     assert len({c["id"] for c in claims}) == len(claims)
-    assert cfg["lr_gamma"] ** 50 == pytest.approx(0.1, rel=1e-5)     # "decays 10 times every 50 epochs"
+    # "the learning rate decays 10 times every 50 epochs": lr / 10 after epochs 50 and 100 of 150
+    assert (cfg["schedule"], cfg["lr_gamma"], cfg["lr_milestones"], cfg["epochs"]) == ("step", 0.1, [50, 100], 150)
+    config = TrainConfig(**{k: cfg[k] for k in ("lr", "epochs", "schedule", "lr_gamma", "lr_milestones")})
+    optimizer = build_optimizer(config, [torch.nn.Parameter(torch.zeros(1))])
+    schedule = build_schedule(config, optimizer)
+    lrs = []
+    for _ in range(150):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    assert lrs[0] == lrs[49] == 1e-3 and lrs[50] == pytest.approx(1e-4) == lrs[99] and lrs[100] == pytest.approx(1e-5)
 
 
 @pytest.mark.parametrize("profile", ["smoke", "quick"])

@@ -1,4 +1,5 @@
-"""The pool on torch (CPU here; the same code runs on a GPU) against the numpy pool on the same stream."""
+"""The pool on torch (on the CPU, and on a GPU under SEMSCALE_TEST_GPU=1 where there is one) against the numpy pool
+on the same stream."""
 import numpy as np
 import pytest
 import torch
@@ -18,18 +19,23 @@ def _stream(rng, steps, num_classes, dim):
         yield 1 + step // 8, features.astype(np.float32), labels
 
 
+DEVICES = ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
+                                                                 reason="no GPU visible (SEMSCALE_TEST_GPU=1 shows one)"))]
+
+
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("C", [12, 80])  # 80: the distance sums take the incremental rows, not a full recompute
-def test_torch_pool_equals_numpy_pool_on_the_same_stream(C):
+def test_torch_pool_equals_numpy_pool_on_the_same_stream(C, device):
     rng = np.random.default_rng(11)
     d = 6
     reference = FeaturePool(C, d, warmup_epochs=2, alpha=2.0)
-    ours = FeaturePool(C, d, warmup_epochs=2, alpha=2.0, device="cpu", backend="torch")
+    ours = FeaturePool(C, d, warmup_epochs=2, alpha=2.0, device=device, backend="torch")
     assert ours.ops.name == "torch" and reference.ops.name == "numpy"
     seen_single = seen_absent = 0
     for epoch, features, labels in _stream(rng, 300, C, d):
         reference.update(features, labels, epoch)
         # Tensors for the torch pool, as a training loop hands them over.
-        changed = ours.update(torch.from_numpy(features), torch.from_numpy(labels), epoch)
+        changed = ours.update(torch.from_numpy(features).to(device), torch.from_numpy(labels).to(device), epoch)
         assert isinstance(changed, torch.Tensor)
         for use_interference in (True, False):
             expected = reference.weights(use_interference)
@@ -37,9 +43,9 @@ def test_torch_pool_equals_numpy_pool_on_the_same_stream(C):
             assert isinstance(got, np.ndarray) and got.dtype == np.float64
             np.testing.assert_allclose(got, expected, rtol=1e-9, atol=0)
             tensor = ours.weights_tensor(use_interference)
-            assert tensor.dtype == torch.float64 and tensor.device == torch.device("cpu")
-            np.testing.assert_array_equal(tensor.numpy(), got)
-        np.testing.assert_array_equal(ours.present.numpy(), reference.present)
+            assert tensor.dtype == torch.float64 and tensor.device.type == device
+            np.testing.assert_array_equal(tensor.cpu().numpy(), got)
+        np.testing.assert_array_equal(ours.present.cpu().numpy(), reference.present)
         counts = reference.moments.counts
         seen_single += int((counts == 1).any())
         seen_absent += int((counts == 0).any())

@@ -21,7 +21,9 @@ HELP = {
     "warmup_epochs": "n of the three-stage framework (re-weighting from epoch n + 1)", "alpha": "W = log2(alpha + W')",
     "epochs": "training epochs", "batch_size": "the global batch (split across torchrun ranks)",
     "optimizer": "adam or sgd", "lr": "learning rate", "momentum": "SGD momentum", "weight_decay": "weight decay",
-    "schedule": "exp (x lr_gamma per epoch), linear (to 0) or none", "lr_gamma": "factor of the exp schedule",
+    "schedule": "exp (x lr_gamma per epoch), linear (to 0), step (x lr_gamma at each of lr_milestones), cosine (to 0) or none",
+    "lr_gamma": "factor of the exp schedule (per epoch) or the step schedule (per milestone)",
+    "lr_milestones": "epochs after which the step schedule multiplies lr by lr_gamma, e.g. [50, 100]",
     "seed": "seed of initialisation, order, augmentation and mixing", "device": "auto (CUDA when present), cpu, "
     "cuda or cuda:N", "amp": "mixed precision: off, bf16 or fp16 (CUDA, with loss scaling)",
     "workers": "DataLoader processes for file datasets (-1: min(8, CPUs - 1))", "channels_last":
@@ -54,11 +56,21 @@ def parse_mapping(text: str) -> dict:
     return value
 
 
+def parse_list(text: str) -> list:
+    """A YAML / JSON list ('[50, 100]') or comma-separated values ('50,100')."""
+    import yaml
+
+    value = yaml.safe_load(text if text.strip().startswith("[") else f"[{text}]")
+    if not isinstance(value, list):
+        raise argparse.ArgumentTypeError(f"expected a list such as '[50, 100]' or '50,100', got {text!r}")
+    return value
+
+
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """One --option per TrainConfig field (default None: 'not given', so a --config file's value stands)."""
     group = parser.add_argument_group("training configuration (TrainConfig fields)")
     defaults = defaults_of()
-    kinds = {"int": int, "float": float, "str": str, "bool": parse_bool, "dict": parse_mapping}
+    kinds = {"int": int, "float": float, "str": str, "bool": parse_bool, "dict": parse_mapping, "list": parse_list}
     for item in fields(TrainConfig):
         kind = item.type if isinstance(item.type, str) else item.type.__name__
         option = "--" + item.name.replace("_", "-")

@@ -14,14 +14,15 @@ from dataclasses import asdict, dataclass, field, fields
 
 # Engine fields added after the original config: hashed only when not at their default (see module docstring).
 ENGINE_FIELDS = ("device", "amp", "workers", "channels_last", "sync_bn", "deterministic", "threads", "augment",
-                 "mix", "mix_alpha", "image_size", "pretrained", "stem", "method", "method_options", "embedding_dim")
+                 "mix", "mix_alpha", "image_size", "pretrained", "stem", "method", "method_options", "embedding_dim",
+                 "lr_milestones")
 NOT_HASHED = ("workers",)
 
 # Allowed values (the command line's choices). __post_init__ checks the engine fields; the original ones are
 # checked where they are used (build_loss, build_weighting, build_optimizer, ...), which also accept other spellings.
 CHOICES = {"task": ("classification", "metric"), "head": ("linear", "cosine"),
            "loss": ("ce", "focal", "ldam", "bs", "nsm", "st"), "weighting": ("none", "cb", "dsb", "dsb1", "cdb"),
-           "optimizer": ("adam", "sgd"), "schedule": ("exp", "linear", "none"), "amp": ("off", "bf16", "fp16"),
+           "optimizer": ("adam", "sgd"), "schedule": ("exp", "linear", "none", "step", "cosine"), "amp": ("off", "bf16", "fp16"),
            "channels_last": ("auto", "on", "off"), "augment": ("none", "cifar", "imagenet"),
            "mix": ("none", "mixup", "cutmix", "mixup_cutmix")}
 
@@ -44,8 +45,8 @@ class TrainConfig:
     lr: float = 0.01
     momentum: float = 0.9
     weight_decay: float = 0.0
-    schedule: str = "exp"             # exp (x lr_gamma per epoch) | linear (to 0) | none
-    lr_gamma: float = 0.98
+    schedule: str = "exp"             # exp (x lr_gamma per epoch) | linear (to 0) | none | step | cosine (to 0)
+    lr_gamma: float = 0.98            # exp: the factor per epoch; step: the factor at each milestone
     seed: int = 0
     # ---- engine (issue 9)
     device: str = "auto"              # auto (CUDA when present, else CPU) | cpu | cuda | cuda:N
@@ -66,6 +67,8 @@ class TrainConfig:
     method_options: dict = field(default_factory=dict)
     # ---- metric learning (App. D.5.1): the embedding's width; the pool keeps it average-pooled to 64-d
     embedding_dim: int = 64           # task 'metric': 64 or 512 in Table 4
+    # ---- step schedule: lr x lr_gamma once each of these epochs has ended (e.g. [50, 100] for "/10 every 50")
+    lr_milestones: list = field(default_factory=list)
 
     def __post_init__(self):
         for name in ENGINE_FIELDS:
@@ -75,6 +78,11 @@ class TrainConfig:
         if not isinstance(self.embedding_dim, int) or self.embedding_dim < 1:
             raise ValueError(f"TrainConfig.embedding_dim = {self.embedding_dim!r}: expected a positive integer "
                              "(64 or 512 in Table 4)")
+        milestones = self.lr_milestones
+        if self.schedule == "step" and not (milestones and all(isinstance(m, int) and m > 0 for m in milestones)
+                                            and list(milestones) == sorted(set(milestones))):
+            raise ValueError(f"TrainConfig.lr_milestones = {milestones!r}: schedule 'step' needs increasing positive "
+                             "epoch numbers, e.g. [50, 100, 150] for lr / 10 every 50 epochs with lr_gamma 0.1")
         if self.mix != "none" and self.task != "classification":
             raise ValueError("TrainConfig.mix: MixUp/CutMix mix class labels; use it with task 'classification'")
         if self.method:

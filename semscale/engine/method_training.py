@@ -13,7 +13,8 @@ import torch
 
 from ..distributed import world
 from .devices import autocast, to_device
-from .loader import EpochBatchSampler, InMemoryBatches
+from .evaluation import transformed
+from .loader import EpochBatchSampler, InMemoryBatches, StreamingBatches, derived_seed
 from .method_network import MAIN_STREAM, SECOND_STREAM, class_sampled_order, method_loss
 from .optim import build_optimizer, build_schedule
 
@@ -65,26 +66,42 @@ class MethodTraining:
         weights = None if self.method is None else self.method.second_sampling_weights(epoch)
         if weights is None:
             return itertools.repeat(None)
+        instance = getattr(self.method, "second_instance_weights", lambda: None)()   # IFL after a milestone
+        order = class_sampled_order(self.labels, weights, self.config.seed, epoch, SECOND_STREAM, instance)
         if not isinstance(self.source, InMemoryBatches):
-            raise ValueError(f"TrainConfig.method {self.config.method!r}: its second sampler needs the in-memory "
-                             "path (an ImageDataset at its own size without augmentation)")
+            second = self._second_stream()
+            second.sampler.set_order(order)
+            return second.batches(epoch)
         sampler = EpochBatchSampler(len(self.labels), self.config.batch_size, self.config.seed, *world())
         sampler.set_epoch(epoch)
-        instance = getattr(self.method, "second_instance_weights", lambda: None)()   # IFL after a milestone
-        sampler.set_order(class_sampled_order(self.labels, weights, self.config.seed, epoch, SECOND_STREAM, instance))
+        sampler.set_order(order)
         source = self.source
         return ((source.images[i.to(source.images.device)], source.labels[i.to(source.images.device)])
                 for i in sampler.rank_indices())
 
+    def _second_stream(self) -> StreamingBatches:
+        """The second sampler's own DataLoader over the streamed training set (kept across epochs, like the main
+        one); its samples' augmentations are seeded from a stream of their own, so an image drawn by both samplers
+        in one epoch gets two different views."""
+        if getattr(self, "_second_source", None) is None:
+            config = self.config
+            sampler = EpochBatchSampler(len(self.labels), config.batch_size, derived_seed(config.seed, SECOND_STREAM),
+                                        *world(), seeded=True)
+            self._second_source = StreamingBatches(transformed(self.dataset, config, train=True), sampler,
+                                                   self.device, config.workers)
+        return self._second_source
+
     def _end_method_epoch(self, epoch: int) -> None:
         """IFL's `end_of_epoch(epoch, labels, p(y_i | x_i))`: the training set's true-class probabilities in dataset
-        order, from one inference pass (in-memory path; IFL re-estimates its second environment from them)."""
+        order, from one inference pass (IFL re-estimates its second environment from them)."""
         if not hasattr(self.method, "end_of_epoch"):
             return
-        if not isinstance(self.source, InMemoryBatches):
-            raise ValueError(f"TrainConfig.method {self.config.method!r}: end_of_epoch needs the in-memory path")
         from .evaluation import predict
 
-        logits = torch.from_numpy(predict(self.network, self.source.images, amp=self.config.amp))
+        # Streamed: the training set with its evaluation transform (no random crop), through the DataLoader.
+        images = self.source.images if isinstance(self.source, InMemoryBatches) else \
+            transformed(self.dataset, self.config, train=False)
+        logits = torch.from_numpy(predict(self.network, images, amp=self.config.amp, workers=self.config.workers,
+                                          channels_last=self.channels_last))
         probs = torch.softmax(logits.double(), dim=1).gather(1, self.labels[:, None]).squeeze(1)
         self.method.end_of_epoch(epoch, self.labels.numpy(), probs.numpy())

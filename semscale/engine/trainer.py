@@ -103,6 +103,7 @@ class Trainer(MethodTraining):
 
         config = self.config
         self.images = None  # the in-memory tensor, when that path is taken
+        self.dataset = None  # the streamed LabelledDataset, when that path is taken (a method's second sampler)
         if isinstance(train_images, LabelledDataset):
             dataset = train_images
             self.num_classes = num_classes or dataset.num_classes
@@ -110,6 +111,7 @@ class Trainer(MethodTraining):
             if in_memory(dataset, config):
                 train_images = dataset.images
             else:
+                self.dataset = dataset
                 sampler = EpochBatchSampler(len(dataset), config.batch_size, config.seed, rank, size, seeded=True)
                 self.source = StreamingBatches(transformed(dataset, config, train=True), sampler, self.device,
                                                config.workers)

@@ -60,6 +60,15 @@ class MBJ(Method):
         self.prototype_threshold, self.prototype_slot = prototype_threshold, 0
         self.generator = torch.Generator().manual_seed(seed)
 
+    def get_extra_state(self):
+        """The replay/store generator's state and the prototype ring's slot travel with the state dict, so a
+        resumed run draws and stores what an uninterrupted one would."""
+        return {"generator": self.generator.get_state(), "prototype_slot": self.prototype_slot}
+
+    def set_extra_state(self, state) -> None:
+        self.generator.set_state(state["generator"])
+        self.prototype_slot = int(state["prototype_slot"])
+
     # ---- logits
     def classify(self, features):
         """Current classifier logits; with a prototype memory, log-sum-exp over each class's current and stored rows."""

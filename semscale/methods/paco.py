@@ -78,6 +78,14 @@ class PaCo(Method):
         return MethodOutput(logits, extras)
 
     @torch.no_grad()
+    def get_extra_state(self):
+        """The queue's write position travels with the state dict (the queue itself is a buffer), so a resumed run
+        overwrites the slots an uninterrupted one would."""
+        return {"queue_pointer": self.queue_pointer}
+
+    def set_extra_state(self, state) -> None:
+        self.queue_pointer = int(state["queue_pointer"])
+
     def _enqueue(self, embeddings, labels):
         size = self.queue.shape[0]
         if size == 0:
