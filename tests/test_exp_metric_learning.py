@@ -162,8 +162,8 @@ def test_smoke_run_writes_its_tables(tmp_path, monkeypatch):
     assert ml.main(["--profile", "smoke", "--out", str(out), "--quiet", "--set", "epochs=1",
                     "--set", "settings.balanced.dims=[512]"]) == 0
     runs = _read(out / "runs.csv")
-    # balanced: 2 losses x 2 weightings x 1 dim; lt5: 2 losses x 3 weightings; 2 seeds
-    assert len(runs) == 2 * (4 + 6)
+    # balanced: 2 losses x 2 weightings x 1 dim + Circle at 512; lt5: 2 losses x 3 weightings; 2 seeds
+    assert len(runs) == 2 * (4 + 1 + 6)
     assert {r["method"] for r in runs} == set(ml.LABELS.values())
     assert all(0 <= float(r[m]) <= 100 for r in runs for m in ("r1", "r2", "r4", "nmi"))
     assert all(float(r["r1"]) <= float(r["r2"]) <= float(r["r4"]) for r in runs)
@@ -174,13 +174,15 @@ def test_smoke_run_writes_its_tables(tmp_path, monkeypatch):
         ("lt5", "DSB-NSM minus NormSoftmax", "R@1"), ("lt5", "DSB-NSM minus NormSoftmax", "NMI"),
         ("lt5", "DSB-ST minus SoftTriple", "R@1"), ("lt5", "DSB-ST minus SoftTriple", "NMI"),
         ("lt5", "DSB-NSM minus CB-NSM", "R@1"), ("lt5", "DSB-NSM minus CB-NSM", "NMI"),
-        ("lt5", "DSB-ST minus CB-ST", "R@1"), ("lt5", "DSB-ST minus CB-ST", "NMI")}
+        ("lt5", "DSB-ST minus CB-ST", "R@1"), ("lt5", "DSB-ST minus CB-ST", "NMI"),
+        ("balanced", "DSB-ST minus Circle", "R@1"), ("balanced", "DSB-ST minus Circle", "R@2")}
     assert {p["dim"] for p in pairs if p["setting"] == "balanced"} == {"512"}
     # The paper's differences beside, from experiments/paper_values: Table 4's printed gain (dim 512, CUB-2011) and,
     # where Table 5 prints no gain, its two rows' difference (CIFAR-100-LT 10: DSB-NSM 56.3 - CB-NSM 55.7).
     paper = {(p["setting"], p["pair"], p["metric"]): p["paper"] for p in pairs}
     assert paper["balanced", "DSB-ST minus SoftTriple", "NMI"] == "+1.3"
     assert paper["lt5", "DSB-NSM minus CB-NSM", "R@1"] == "+0.6"
+    assert paper["balanced", "DSB-ST minus Circle", "R@1"] == "+2.2"  # Table 4, Cars196: 85.6 - 83.4
     claims = [c for c in _read(out / "checks.csv") if c["kind"] == "claim"]
     assert len(claims) == len(pairs) and all(c["verdict"] in ("held", "not held") for c in claims)
     for name in ("summary.csv", "summary.md", "gains.png", "gains.pdf", "record.json"):
@@ -200,15 +202,15 @@ def test_paper_profile_on_miniature_layouts(tmp_path, monkeypatch):
         argv += ["--set", item]
     assert ml.main(argv) == 0
     runs = _read(out / "runs.csv")
-    assert len(runs) == 4 + 6 + 4
+    assert len(runs) == 4 + 1 + 6 + 4  # cub's Circle at 512
     assert {r["setting"] for r in runs} == {"cub", "cifar100-lt-10", "cifar100"}
     pairs = _read(out / "pairs.csv")
     assert {p["pair"] for p in pairs if p["setting"] == "cifar100-lt-10"} == {
         "DSB-NSM minus NormSoftmax", "DSB-ST minus SoftTriple", "DSB-NSM minus CB-NSM", "DSB-ST minus CB-ST"}
     assert {p["pair"] for p in pairs if p["setting"] == "cub"} == {"DSB-NSM minus NormSoftmax",
-                                                                   "DSB-ST minus SoftTriple"}
+                                                                   "DSB-ST minus SoftTriple", "DSB-ST minus Circle"}
     claims = [c for c in _read(out / "checks.csv") if c["kind"] == "claim"]
-    assert len(claims) == len(pairs) == 2 * (2 + 4 + 2)
+    assert len(claims) == len(pairs) == 2 * (2 + 4 + 2) + 2
     assert all(c["verdict"] == "not run" for c in claims)  # one seed: no interval, no verdict
     record = (out / "record.json").read_text()
     # CUB classes 1-100 train, 101-200 test; CIFAR-100 LT-10 over 60 training classes, 40 unseen test classes.
