@@ -94,7 +94,7 @@ class MethodTraining:
     def _end_method_epoch(self, epoch: int) -> None:
         """IFL's `end_of_epoch(epoch, labels, p(y_i | x_i))`: the training set's true-class probabilities in dataset
         order, from one inference pass (IFL re-estimates its second environment from them)."""
-        if not hasattr(self.method, "end_of_epoch"):
+        if not hasattr(self.method, "end_of_epoch") or not self.method.wants_true_class_probs(epoch):
             return
         from .evaluation import predict
 

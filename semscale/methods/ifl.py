@@ -146,10 +146,17 @@ class IFL(BLSoftmax):
     def set_extra_state(self, state) -> None:
         self.env2_weights = state["env2_weights"]
 
+    def wants_true_class_probs(self, epoch: int) -> bool:
+        """Whether end_of_epoch uses this epoch's p(y_i | x_i): only at a milestone, so the engine's inference pass
+        over the whole training set (a third of an epoch's time on ImageNet-LT) runs only there."""
+        if self.epochs is None:
+            raise RuntimeError("IFL.wants_true_class_probs: call on_epoch_start(epoch, epochs) first")
+        return epoch in self.milestone_epochs(self.epochs)
+
     def end_of_epoch(self, epoch: int, labels, true_class_probs) -> None:
         """Re-estimate env 2 from this epoch's p(y_i | x_i) at the end of a milestone epoch (the release's 0-based
         60 and 80)."""
         if self.epochs is None:
             raise RuntimeError("IFL.end_of_epoch: call on_epoch_start(epoch, epochs) first")
-        if epoch in self.milestone_epochs(self.epochs):
+        if self.wants_true_class_probs(epoch):
             self.env2_weights = intra_class_weights(labels, true_class_probs, self.target_ratio)
