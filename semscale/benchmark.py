@@ -15,6 +15,8 @@ import numpy as np
 import torch
 
 from .data import long_tailed_counts
+from .engine.devices import AMP_DTYPES
+from .engine.loader import epoch_order
 from .pool import FeaturePool, weights_from_scratch
 from .scales import distance_sums
 from .stats import mean_interval
@@ -85,12 +87,13 @@ def trainer_epoch(trainer) -> float:
 
 class BareLoop:
     """The reference a training engine is held to: a plain torchvision training loop (model, autocast, SGD step)
-    over the same device-resident images, in the same order of batches, with nothing else."""
+    over the same device-resident images, in the Trainer's order of batches (engine.loader.epoch_order, seed 0),
+    with nothing else."""
 
     def __init__(self, model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int,
                  amp: str, lr: float, momentum: float, weight_decay: float, channels_last: bool):
         self.model, self.images, self.labels, self.batch_size = model, images, labels, batch_size
-        self.dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(amp)
+        self.dtype = AMP_DTYPES.get(amp)
         self.channels_last = channels_last
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -101,7 +104,7 @@ class BareLoop:
         """One epoch; images per second."""
         self.epoch += 1
         device = self.images.device
-        order = torch.randperm(len(self.labels), generator=torch.Generator().manual_seed(self.epoch)).to(device)
+        order = epoch_order(len(self.labels), 0, self.epoch).to(device)
         self.model.train()
         synchronise(device)
         started = time.perf_counter()
