@@ -65,8 +65,6 @@ def protocol_plan(exp, cfg) -> list[tuple]:
     return list(plan.values())
 
 
-
-
 def pair_differences(rows: list[dict], pairs, protocols) -> list[dict]:
     """Per (base, DSB) pair, protocol and metric: DSB minus base paired by seed (semscale.stats.paired_difference).
     Pairs whose rows did not both run are skipped."""
