@@ -170,9 +170,14 @@ class Stop(Exception):
 # Every method stopped after epoch 1 of 3 (its own state, e.g. MBJ's memory, PaCo's queue, RIDE's router stage,
 # must come back from the checkpoint); cRT and LWS stopped inside stage 2 (epochs 3-4 of 4), so the checkpoint holds
 # the stage-2 optimizer (the method's parameters only) and the resumed run must rebuild it before loading.
+# cRT+IFL and LWS+IFL (stage 1 by IFL, its milestone at epoch 2 of 2 stage-1 epochs) stopped in stage 1 before the
+# milestone and in stage 2 after it: IFL's second environment and stage must come back either way.
 DECOUPLED = ("crt", "lws")
+WITH_IFL = {"stage2_epochs": 2, "stage1": "ifl", "stage1_options": {"milestones": [0.5], "centre_weights": [0.0, 0.01]}}
 RESUME_CASES = [(m, None, 3, 1) for m in sorted(METHODS) if m not in DECOUPLED] + \
-    [(m, {"stage2_epochs": 2}, 4, 3) for m in DECOUPLED]
+    [(m, {"stage2_epochs": 2}, 4, 3) for m in DECOUPLED] + \
+    [(m, WITH_IFL, 4, stop) for m in DECOUPLED for stop in (1, 3)] + \
+    [("mbj", {"base": "ride", "base_options": {"reweight_epoch": 1, "router_epochs": 1}}, 3, 2)]   # MBJ+RIDE
 
 
 @pytest.mark.parametrize("method, options, epochs, stop_at", RESUME_CASES)
@@ -189,7 +194,8 @@ def test_stopped_and_resumed_run_equals_uninterrupted(method, options, epochs, s
     with pytest.raises(Stop):
         stopped.fit(on_epoch=stop)
     resumed, _, _ = trainer_for(method, "dsb", checkpoint=tmp_path / "resumed.pt", **changes)
-    assert resumed.epoch == stop_at and resumed.backbone_frozen == (method in DECOUPLED)
+    in_stage2 = method in DECOUPLED and stop_at > epochs - options["stage2_epochs"]
+    assert resumed.epoch == stop_at and resumed.backbone_frozen == in_stage2
     resumed.fit()
     drop = ("seconds", "iterations_per_second", "images_per_second", "weighting_share")
     strip = [{k: v for k, v in r.items() if k not in drop} for r in straight.history]
@@ -255,6 +261,33 @@ def test_ifl_second_environment_is_re_estimated_by_the_engine(monkeypatch):
     assert sorted(seen) == [2]   # the inference pass runs only at IFL's milestone epoch
     np.testing.assert_allclose(trainer.method.env2_weights, intra_class_weights(labels, seen[2]))
     assert instance_args[:2] == [None, None] and instance_args[2] is trainer.method.env2_weights   # epoch 3's
+
+
+def test_crt_with_ifl_stage1_runs_ifl_then_a_frozen_stage2(monkeypatch):
+    import semscale.engine.method_training as training
+
+    options = {**WITH_IFL, "stage2_epochs": 1}   # 3 epochs: IFL over 1-2 (milestone epoch 2), cRT's stage 2 at 3
+    trainer, images, labels = trainer_for("crt", options=options, epochs=3)
+    passes, seconds, order = [], [], training.class_sampled_order
+
+    def spy_order(labels_, weights, seed, epoch, stream, *rest):
+        seconds.append((epoch, stream, rest[0] if rest else None))
+        return order(labels_, weights, seed, epoch, stream, *rest)
+
+    end = trainer.method.stage1.end_of_epoch
+    trainer.method.stage1.end_of_epoch = lambda epoch, *a: (passes.append(epoch), end(epoch, *a))
+    monkeypatch.setattr(training, "class_sampled_order", spy_order)
+    backbone = {k: v.clone() for k, v in trainer.network.backbone.state_dict().items()}
+    trainer.fit(on_epoch=lambda t, record: record["epoch"] == 2 and backbone.update(
+        {k: v.clone() for k, v in t.network.backbone.state_dict().items()}))
+    assert passes == [2]                                      # IFL's inference pass at its milestone, in stage 1
+    second = [(e, w is not None) for e, stream, w in seconds if stream == training.SECOND_STREAM]
+    assert second == [(1, False), (2, False)]                 # IFL's env 2 in stage 1 only (re-estimated after 2)
+    main = [e for e, stream, _ in seconds if stream == training.MAIN_STREAM]
+    assert main == [3]                                        # stage 2's class-balanced order
+    assert trainer.method.stage1.env2_weights is not None
+    for key, value in trainer.network.backbone.state_dict().items():   # stage 2 leaves the backbone as it was
+        assert torch.equal(value, backbone[key]), key
 
 
 DDP_SCRIPT = """

@@ -31,13 +31,14 @@ class MethodNetwork(nn.Module):
         super().__init__()
         self.backbone, self.method = backbone, method
 
-    def forward(self, images, labels=None, second=None):
+    def forward(self, images, labels=None, second=None, **method_inputs):
+        """method_inputs: what an engine computes for the method besides the features (DiVE's teacher_logits)."""
         features = self.backbone(images)
         pooled = pool_features(features)
         if labels is None:
             return self.method.predict(self.method(features)), pooled
         if second is None:
-            return self.method(features, labels), pooled
+            return self.method(features, labels, **method_inputs), pooled
         second_images, second_labels = second
         output = self.method(features, labels, second=(self.backbone(second_images), second_labels))
         return output, pooled

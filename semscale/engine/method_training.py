@@ -27,7 +27,8 @@ class MethodTraining:
         if second is not None:
             second = to_device(*second, self.device, self.channels_last)
         with autocast(self.device, self.config.amp):
-            output, pooled = self.model(images, labels, second)
+            inputs = {} if self.teacher is None else {"teacher_logits": self.teacher(images)}
+            output, pooled = self.model(images, labels, second, **inputs)
             started = time.perf_counter()
             if self.pool is not None:
                 self._pool_update(pooled, labels, epoch)
@@ -37,6 +38,15 @@ class MethodTraining:
         self._backward_and_step(loss)
         # IFL concatenates its second batch into the logits: accuracy counts the first batch's rows.
         return loss.detach(), output.logits[:len(labels)].detach(), labels
+
+    def _method_teacher(self, channels: int, image_size):
+        """DiVE's teacher network from its finished checkpoint (method option teacher_checkpoint), or None."""
+        path = getattr(self.method, "teacher_checkpoint", "")
+        if not path:
+            return None
+        from .teacher import load_teacher
+
+        return load_teacher(path, self.num_classes, channels, image_size, self.device)
 
     def _start_method_epoch(self, epoch: int) -> None:
         """The method's hooks, in base.py's order: on_epoch_start first (it sets the stage the others read)."""

@@ -72,6 +72,7 @@ class Trainer(MethodTraining):
             self.method = build_method(config.method, network.backbone.out_features, self.num_classes, self.counts,
                                        **config.method_options)
             network = MethodNetwork(network.backbone, self.method)
+        self.teacher = self._method_teacher(channels, image_size) if self.method is not None else None
         self.channels_last = use_channels_last(config.channels_last, self.device, config.amp)
         network = network.to(self.device, memory_format=torch.channels_last if self.channels_last
                              else torch.preserve_format)

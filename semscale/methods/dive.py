@@ -16,7 +16,9 @@ The teacher is trained beforehand (a balanced-softmax model) and stays frozen.
 Teacher: `teacher` is a frozen module mapping this method's input features (B, D) to logits (B, C), e.g. the head
 of a balanced-softmax model sharing the backbone's feature space; an engine that runs a separate teacher network on
 the images passes its logits instead, as `method(features, labels, teacher_logits=...)`. The module's parameters
-are frozen here (requires_grad False, eval mode kept), so the optimiser never moves it.
+are frozen here (requires_grad False, eval mode kept), so the optimiser never moves it. `teacher_checkpoint`: a
+finished engine checkpoint (the paper's setting: a whole balanced-softmax network); the Trainer rebuilds it, runs it
+on each batch's images and passes its logits (semscale/engine/teacher.py).
 
 DSB: where the weights go and why. Both terms of L_i belong to sample i (the KL is a per-sample sum over classes,
 the batch loss their mean), so `per_sample_loss` returns L_i and the DSB weight of y_i multiplies the whole term:
@@ -44,8 +46,12 @@ class DiVE(Method):
     needs_counts_for = "its student term is the balanced softmax"
 
     def __init__(self, feature_dim: int, num_classes: int, class_counts=None, teacher: nn.Module | None = None,
-                 temperature: float = 3.0, power: float = 0.5, distill_weight: float = 0.5):
+                 temperature: float = 3.0, power: float = 0.5, distill_weight: float = 0.5,
+                 teacher_checkpoint: str = ""):
         super().__init__(feature_dim, num_classes, class_counts)
+        if teacher is not None and teacher_checkpoint:
+            raise ValueError("DiVE: give a teacher module or a teacher_checkpoint, not both")
+        self.teacher_checkpoint = str(teacher_checkpoint)  # the engine loads and runs it (engine/teacher.py)
         if temperature <= 0 or power <= 0:
             raise ValueError(f"DiVE: temperature and power must be positive, got {temperature} and {power}")
         if not 0.0 <= distill_weight <= 1.0:

@@ -25,6 +25,13 @@ DSB: where the weights go and why. Every term is one feature's cross-entropy, ba
 feature is a (historical) sample of its class, so `per_sample_loss` returns the batch terms then the memory terms,
 `loss_labels` their classes, and the DSB weight of each term's class multiplies it: a replayed tail feature counts
 as much as a fresh one of its class, which is how DSB+MBJ re-weights the classifier's training set.
+
+MBJ on another method (`base`, Table 2's MBJ+RIDE): MBJ's memory jitters the features another method classifies.
+With base="ride" the batch goes through RIDE as usual (its experts, LDAM and diversity terms, router stage) and the
+replayed memory features go through the same experts with their own labels, their per-sample RIDE terms (scaled by
+`memory_weight`) appended after the batch's; every other hook (schedule, samplers, router loss, prediction) is
+RIDE's. The memory is filled as above, from the backbone features RIDE's experts branch from. The prototype memory
+is the plain head's and needs base "ce".
 """
 from __future__ import annotations
 
@@ -46,10 +53,20 @@ class MBJ(Method):
 
     def __init__(self, feature_dim: int, num_classes: int, class_counts=None, memory_per_class: int = 32,
                  replay: int | None = None, memory_weight: float = 1.0, store_power: float = 1.0,
-                 prototype_memory: int = 0, prototype_threshold: float = 0.5, seed: int = 0):
+                 prototype_memory: int = 0, prototype_threshold: float = 0.5, seed: int = 0, base: str = "ce",
+                 base_options: dict | None = None):
         super().__init__(feature_dim, num_classes, class_counts)
         if memory_per_class < 1:
             raise ValueError(f"MBJ: memory_per_class must be at least 1, got {memory_per_class}")
+        self.base = None
+        if base != "ce" or base_options:
+            if base == "mbj" or prototype_memory:
+                raise ValueError(f"MBJ: base {base!r} with prototype_memory {prototype_memory}: the prototype memory "
+                                 "jitters the plain head (base 'ce'), and MBJ does not wrap itself")
+            from .registry import build_method  # the registry imports this module
+
+            self.base = build_method(base, feature_dim, num_classes, class_counts, **(base_options or {}))
+            del self.head  # the base method classifies
         self.replay, self.memory_weight = replay, memory_weight
         self.register_buffer("store_probability", store_probabilities(self.class_counts, store_power))
         self.register_buffer("memory", torch.zeros(num_classes, memory_per_class, feature_dim))
@@ -80,6 +97,8 @@ class MBJ(Method):
         return torch.logsumexp(torch.cat([logits[:, :, None], stored], 2), 2)
 
     def forward(self, features, labels=None) -> MethodOutput:
+        if self.base is not None:
+            return self._forward_on_base(features, labels)
         logits = self.classify(features)
         if labels is None or not self.training:
             return MethodOutput(logits)
@@ -88,6 +107,18 @@ class MBJ(Method):
         self._store(features.detach(), labels)
         self._store_prototypes()
         return MethodOutput(logits, extras)
+
+    def _forward_on_base(self, features, labels):
+        output = self.base(features, labels) if labels is not None else self.base(features)
+        if labels is None or not self.training:
+            return output
+        replayed, replayed_labels = self._draw(self.replay or features.shape[0])
+        if len(replayed_labels):
+            replayed_labels = replayed_labels.to(labels.device)
+            output.extras["memory_output"] = self.base(replayed, replayed_labels)
+            output.extras["memory_labels"] = replayed_labels
+        self._store(features.detach(), labels)
+        return output
 
     # ---- memory
     def _draw(self, count):
@@ -117,6 +148,12 @@ class MBJ(Method):
 
     # ---- loss
     def per_sample_loss(self, output, labels):
+        if self.base is not None:
+            terms = self.base.per_sample_loss(output, labels)
+            if "memory_output" not in output.extras:
+                return terms
+            memory = self.base.per_sample_loss(output.extras["memory_output"], output.extras["memory_labels"])
+            return torch.cat([terms, self.memory_weight * memory])
         batch = F.cross_entropy(output.logits, labels, reduction="none")
         if "memory_logits" not in output.extras:
             return batch
@@ -124,6 +161,26 @@ class MBJ(Method):
         return torch.cat([batch, self.memory_weight * memory])
 
     def loss_labels(self, output, labels):
+        own = labels if self.base is None else self.base.loss_labels(output, labels)
         if "memory_labels" not in output.extras:
-            return labels
-        return torch.cat([labels, output.extras["memory_labels"]])
+            return own
+        replayed = output.extras["memory_labels"] if self.base is None else \
+            self.base.loss_labels(output.extras["memory_output"], output.extras["memory_labels"])
+        return torch.cat([own, replayed])
+
+    # ---- everything else is the base method's, when there is one
+    def extra_loss(self, output, labels):
+        return super().extra_loss(output, labels) if self.base is None else self.base.extra_loss(output, labels)
+
+    def predict(self, output):
+        return output.logits if self.base is None else self.base.predict(output)
+
+    def on_epoch_start(self, epoch: int, epochs: int) -> None:
+        if self.base is not None:
+            self.base.on_epoch_start(epoch, epochs)
+
+    def sampling_weights(self, epoch: int):
+        return None if self.base is None else self.base.sampling_weights(epoch)
+
+    def trains_backbone(self, epoch: int) -> bool:
+        return True if self.base is None else self.base.trains_backbone(epoch)

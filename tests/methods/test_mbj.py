@@ -74,3 +74,57 @@ def test_prototype_memory_jitters_the_logits():
         expected_1 = math.log(math.exp(current[1].item()) + math.exp((old[1] @ f + method.head.bias[1]).item()))
     assert logits[0].item() == pytest.approx(current[0].item(), rel=1e-6)
     assert logits[1].item() == pytest.approx(expected_1, rel=1e-6)
+
+
+# ---- MBJ on RIDE (Table 2's MBJ+RIDE)
+
+def _mbj_on_ride(**ride):
+    torch.manual_seed(5)
+    method = MBJ(4, 3, [6, 3, 1], memory_per_class=1, memory_weight=0.5, base="ride",
+                 base_options={"num_experts": 2, "reweight_epoch": 1, "router_epochs": 1, **ride}).double()
+    stored = torch.randn(3, 4, dtype=torch.float64)
+    with torch.no_grad():   # one known feature a class in the memory, so a replayed label names its feature
+        method.memory[:, 0], method.filled[:, 0] = stored, True
+    return method, stored
+
+
+def test_mbj_on_ride_replays_memory_features_through_the_experts():
+    method, stored = _mbj_on_ride()
+    method.on_epoch_start(1, 3)
+    method.train()
+    features, labels = torch.randn(5, 4, dtype=torch.float64), torch.tensor([0, 1, 2, 2, 0])
+    out = method(features, labels)
+    replayed_labels = out.extras["memory_labels"]
+    assert len(replayed_labels) == 5   # replay defaults to the batch size
+    # By hand with the same RIDE module: its terms on the batch, then 0.5 x its terms on the replayed features.
+    ride = method.base
+    batch = ride.per_sample_loss(ride(features, labels), labels)
+    replayed = ride.per_sample_loss(ride(stored[replayed_labels], replayed_labels), replayed_labels)
+    torch.testing.assert_close(method.per_sample_loss(out, labels), torch.cat([batch, 0.5 * replayed]))
+    assert torch.equal(method.loss_labels(out, labels), torch.cat([labels, replayed_labels]))
+    torch.testing.assert_close(out.logits, ride(features).logits)   # the batch's logits are RIDE's expert mean
+    weights = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64)   # DSB: each term weighted by its own class
+    terms = torch.cat([batch, 0.5 * replayed])
+    hand = sum(weights[y] * t for y, t in zip(torch.cat([labels, replayed_labels]).tolist(), terms)) / len(terms)
+    torch.testing.assert_close(weighted_mean(method.per_sample_loss(out, labels),
+                                             method.loss_labels(out, labels), weights), hand)
+
+
+def test_mbj_on_ride_follows_rides_stages_and_router():
+    method, _ = _mbj_on_ride()
+    method.on_epoch_start(3, 3)   # the last epoch: RIDE's router stage
+    assert method.base.router_stage and not method.trains_backbone(3)
+    assert method.sampling_weights(3).tolist() == pytest.approx([1 / 3] * 3)
+    method.train()
+    features, labels = torch.randn(4, 4, dtype=torch.float64), torch.tensor([0, 1, 2, 1])
+    out = method(features, labels)
+    assert "router_logits" in out.extras and method.extra_loss(out, labels).item() > 0   # RIDE's router loss
+    method.eval()
+    assert torch.equal(method.predict(method(features)), method.base.predict(method.base(features)))
+
+
+def test_mbj_base_refusals():
+    with pytest.raises(ValueError, match="prototype memory"):
+        MBJ(4, 3, [6, 3, 1], prototype_memory=2, base="ride")
+    with pytest.raises(ValueError, match="does not wrap itself"):
+        MBJ(4, 3, [6, 3, 1], base="mbj")
