@@ -1,7 +1,7 @@
 """Long-tailed classification with every Table 2 loss, with and without DSB: paper Sec. 5.1 Table 2 (loss rows),
 App. H.1 Fig. 17 (DSB-X-1, no inter-class interference) and App. H.2 Fig. 18 (CDB-CE).
 
-    python experiments/lt_classification.py --profile quick     # Fashion-MNIST-LT (imbalance 100), 15 rows x 5 seeds
+    python experiments/lt_classification.py --profile quick     # Fashion-MNIST-LT (imbalance 100), 23 rows x 5 seeds
     python experiments/lt_classification.py --profile paper --data-dir DATA   # ImageNet-LT and iNaturalist 2018
 
 Each row of the YAML ({label, loss, weighting, options}) is trained with the same seeds on the same long-tailed
@@ -34,7 +34,7 @@ from semscale.stats import interval_text, mean_interval, paired_difference  # no
 from semscale.train import TrainConfig  # noqa: E402
 
 TRAIN_FIELDS = tuple(f.name for f in fields(TrainConfig) if f.name != "seed")
-ROW_KEYS = ("label", "paper", "drw_fraction")          # row keys that are not TrainConfig fields
+ROW_KEYS = ("label", "paper", "drw_fraction", "teacher_row")   # row keys that are not TrainConfig fields
 DATASET_KEYS = ("name", "label", "imbalance", "n_max", "test_split", "paper_column", "row_options")
 THIRDS, BANDS = ("head", "middle", "tail"), ("head_band", "middle_band", "tail_band")
 GROUPS = ("overall",) + THIRDS + BANDS
@@ -43,8 +43,10 @@ PAPER_GROUP = {"overall": "Overall", "head": "Head", "middle": "Middle", "tail":
 
 
 def row_config(row: dict, settings: dict) -> dict:
-    """TrainConfig keyword arguments of one YAML row on top of the profile's settings. `drw_fraction` f defers a CB
-    weighting to epoch round(f * epochs) + 1 (LDAM-DRW: 0.8, epoch 161 of 200 in Cao et al.'s release)."""
+    """TrainConfig keyword arguments of one YAML row on top of the profile's settings. `drw_fraction` f starts the
+    deferred stage at epoch round(f * epochs) + 1: a CB weighting's weights (LDAM-DRW: 0.8, epoch 161 of 200 in Cao
+    et al.'s release) and RIDE's frequency-aware diversity (its reweight_epoch; the release starts both at epoch 80
+    of 100), RIDE's also under MBJ (method_options.base ride)."""
     label = row.get("label")
     if not label:
         raise SystemExit(f"lt_classification.yaml: row {row} has no label")
@@ -55,12 +57,34 @@ def row_config(row: dict, settings: dict) -> dict:
     config = {**settings, **{k: v for k, v in row.items() if k in TRAIN_FIELDS}}
     if "drw_fraction" in row:
         fraction = float(row["drw_fraction"])
-        if config.get("weighting") != "cb" or not 0 < fraction < 1:
-            raise SystemExit(f"lt_classification.yaml: row {label!r}: drw_fraction defers a 'cb' weighting and must "
-                             f"lie in (0, 1); got weighting {config.get('weighting')!r}, fraction {fraction}")
+        options = dict(config.get("method_options", {}))
+        ride = config.get("method") == "ride" or (config.get("method") == "mbj" and options.get("base") == "ride")
+        if (config.get("weighting") != "cb" and not ride) or not 0 < fraction < 1:
+            raise SystemExit(f"lt_classification.yaml: row {label!r}: drw_fraction defers a 'cb' weighting or RIDE's "
+                             f"frequency-aware stage and must lie in (0, 1); got weighting "
+                             f"{config.get('weighting')!r}, method {config.get('method')!r}, fraction {fraction}")
         start = int(round(fraction * config.get("epochs", TrainConfig.epochs))) + 1
-        config["weighting_options"] = {**config.get("weighting_options", {}), "start_epoch": start}
+        if config.get("weighting") == "cb":
+            config["weighting_options"] = {**config.get("weighting_options", {}), "start_epoch": start}
+        if config.get("method") == "ride":
+            config["method_options"] = {**options, "reweight_epoch": start - 1}
+        elif ride:
+            config["method_options"] = {**options, "base_options": {**options.get("base_options", {}),
+                                                                    "reweight_epoch": start - 1}}
     return config
+
+
+def with_teacher(row: dict, config: dict, checkpoints: dict) -> dict:
+    """A row with `teacher_row: LABEL` (DiVE) distils the finished model of that row, same seed, trained before it:
+    its checkpoint goes to the method as teacher_checkpoint (semscale/engine/teacher.py)."""
+    teacher = row.get("teacher_row")
+    if teacher is None:
+        return config
+    if teacher not in checkpoints:
+        raise SystemExit(f"lt_classification.yaml: row {row['label']!r}: teacher_row {teacher!r} must be a row listed "
+                         f"before it (rows trained so far: {', '.join(checkpoints) or 'none'})")
+    return {**config, "method_options": {**config.get("method_options", {}),
+                                         "teacher_checkpoint": str(checkpoints[teacher])}}
 
 
 def rows_of(cfg: dict, entry: dict) -> list[dict]:
@@ -153,8 +177,10 @@ def main(argv=None) -> int:
                                "kept_indices": np.asarray(kept).tolist()})
         settings, thirds = profile_settings(cfg, entry), split_terciles(counts)
         for seed in cfg["seeds"]:
+            checkpoints = {}   # row label -> its finished model (a teacher_row's teacher)
             for row in rows_of(cfg, entry):
-                trainer = exp.train(train, seed=seed, **row_config(row, settings))
+                trainer = exp.train(train, seed=seed, **with_teacher(row, row_config(row, settings), checkpoints))
+                checkpoints[row["label"]] = trainer.checkpoint
                 metrics = exp.evaluate(trainer, test, groups={"thirds": thirds})
                 runs.append({"dataset": entry["label"], "row": row["label"], "seed": seed, **run_record(metrics),
                              "macro_ap": metrics["macro_ap"]})

@@ -20,8 +20,8 @@ from miniature_metric import make_mscoco_glt  # noqa: E402
 from semscale.evaluate import confusion_matrix  # noqa: E402
 from semscale.stats import judge  # noqa: E402
 
-TABLE11_ROWS_RUN = ["cRT", "DSB-cRT", "LWS", "DSB-LWS", "Deconfound-TDE", "BLSoftmax", "DSB-BLSoftmax", "BBN", "LDAM",
-                    "DSB-LDAM", "BLSoftmax+IFL", "DSB-BLSoftmax+IFL"]
+TABLE11_ROWS_RUN = ["cRT", "DSB-cRT", "LWS", "DSB-LWS", "cRT+IFL", "LWS+IFL", "Deconfound-TDE", "BLSoftmax",
+                    "DSB-BLSoftmax", "BBN", "LDAM", "DSB-LDAM", "BLSoftmax+IFL", "DSB-BLSoftmax+IFL"]
 
 
 def test_macro_precision_is_scikit_learns_with_unpredicted_classes_as_zero(rng):
@@ -99,7 +99,7 @@ def test_smoke_run_writes_every_table(tmp_path):
 
 def test_paper_profile_end_to_end_on_miniature_mscoco_glt(tmp_path):
     folder, _ = make_mscoco_glt(tmp_path / "data")
-    stage2 = [f"--set=methods.{m}.{k}" for m in ("cRT", "DSB-cRT", "LWS", "DSB-LWS")
+    stage2 = [f"--set=methods.{m}.{k}" for m in ("cRT", "DSB-cRT", "LWS", "DSB-LWS", "cRT+IFL", "LWS+IFL")
               for k in ("epochs=2", "method_options.stage2_epochs=1")]
     tables = _run(tmp_path, "--profile", "paper", "--data-dir", str(tmp_path / "data"), "--set", "epochs=2",
                   "--set", "seeds=[0, 1]", "--set", "backbone=small_cnn", "--set", "width=4",

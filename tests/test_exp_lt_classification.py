@@ -183,12 +183,22 @@ def test_every_row_maps_to_its_train_config(profile, epochs, drw_start):
     settings = ltc.profile_settings(cfg, entry)
     rows = ltc.rows_of(cfg, entry)
     assert {r["label"] for r in rows} >= set(EXPECTED)
-    assert len(cfg["rows"]) == 15 and not _profile("quick")["extra_rows"]    # method rows stay out of quick
+    assert len(cfg["rows"]) == 15
+    # Table 2's method rows in quick and paper, not in smoke (seconds)
+    methods = {"BBN", "DiVE", "DSB-CE+IFL", "PaCo", "DSB-PaCo", "MBJ", "DSB+MBJ", "RIDE", "DSB+RIDE", "MBJ+RIDE"}
+    assert {r["label"] for r in cfg["extra_rows"]} == (set() if profile == "smoke" else methods)
     for row in rows:
         config = TrainConfig(seed=0, **ltc.row_config(row, settings))
         assert config.epochs == epochs and config.warmup_epochs == cfg["warmup_epochs"]
         if row["label"] not in EXPECTED:
             assert config.method and config.loss == "ce"
+            # RIDE's deferred stage at 80% of training: CB weights (not DSB+RIDE's) and frequency-aware diversity
+            ride_options = config.method_options.get("base_options", config.method_options)
+            if "RIDE" in row["label"]:
+                assert ride_options["reweight_epoch"] == drw_start - 1, row["label"]
+                cb = row["label"] != "DSB+RIDE"
+                assert config.weighting == ("cb" if cb else "dsb"), row["label"]
+                assert config.weighting_options.get("start_epoch") == (drw_start if cb else None), row["label"]
             continue
         loss, weighting, head, loss_options, weighting_options = EXPECTED[row["label"]]
         if profile == "paper" and loss == "lade":
@@ -251,6 +261,25 @@ def test_smoke_run_with_a_method_row(tmp_path):
     assert (tmp_path / "out" / "subset_digits.json").exists()
 
 
+def test_teacher_row_gives_dive_the_finished_model_of_that_row_and_seed(tmp_path):
+    rows = [{"label": "BS", "loss": "bs"}, {"label": "DiVE", "method": "dive", "teacher_row": "BS"}]
+    settings = {"epochs": 2, "width": 4}
+    checkpoints = {}
+    with pytest.raises(SystemExit, match="teacher_row 'BS' must be a row listed before it"):
+        ltc.with_teacher(rows[1], ltc.row_config(rows[1], settings), checkpoints)
+    checkpoints["BS"] = tmp_path / "bs.pt"
+    assert ltc.with_teacher(rows[0], ltc.row_config(rows[0], settings), checkpoints) == {**settings, "loss": "bs"}
+    config = ltc.with_teacher(rows[1], ltc.row_config(rows[1], settings), checkpoints)
+    assert config["method_options"] == {"teacher_checkpoint": str(tmp_path / "bs.pt")}
+    # A smoke run: DiVE trains after BS in each seed, on BS's cached model of that seed.
+    tables = _run(["--profile", "smoke", "--set", "rows=[{label: BS, loss: bs}]", "--set",
+                   "extra_rows=[{label: DiVE, method: dive, teacher_row: BS}]", "--set", "pairs=[]",
+                   "--set", "tail_largest=[]"], tmp_path)
+    assert {(r["row"], r["seed"]) for r in tables["runs"]} == {(r, s) for r in ("BS", "DiVE") for s in ("0", "1")}
+    models = sorted((tmp_path / "cache" / "models").glob("*.pt"))
+    assert len(models) == 4   # BS and DiVE, two seeds: DiVE's key holds its teacher's path, one per seed
+
+
 def test_paper_profile_on_miniature_imagenet_lt_and_inaturalist(tmp_path):
     import json
 
@@ -261,20 +290,22 @@ def test_paper_profile_on_miniature_imagenet_lt_and_inaturalist(tmp_path):
     make_inaturalist_layout(tmp_path / "data")
     shrink = ["epochs=1", "seeds=[0]", "image_size=32", 'amp="off"', "workers=0", "warmup_epochs=1",
               "rows=[{label: CE, loss: ce}, {label: DSB-CE, loss: ce, weighting: dsb}, "
-              "{label: LADE, loss: lade}, {label: DSB-LADE, loss: lade, weighting: dsb}]",
+              "{label: LADE, loss: lade}, {label: DSB-LADE, loss: lade, weighting: dsb}, {label: BS, loss: bs}]",
               # method rows (issue 11), streamed from the files with and without DSB; BBN and IFL with their
-              # second sampler's own DataLoader
+              # second sampler's own DataLoader; DiVE's teacher (the BS row's network) on the streamed batches
               "extra_rows=[{label: PaCo, method: paco}, {label: DSB+RIDE, method: ride, weighting: dsb}, "
-              "{label: BBN, method: bbn}, {label: DSB-CE+IFL, method: ifl, weighting: dsb}]"]
+              "{label: BBN, method: bbn}, {label: DSB-CE+IFL, method: ifl, weighting: dsb}, "
+              "{label: DiVE, method: dive, teacher_row: BS}, "
+              "{label: MBJ+RIDE, method: mbj, method_options: {base: ride}, weighting: cb, drw_fraction: 0.5}]"]
     for index in (0, 1):
         shrink += [f"datasets.{index}.backbone=small_cnn", f"datasets.{index}.batch_size=4"]
     args = ["--profile", "paper", "--data-dir", str(tmp_path / "data")]
     for item in shrink:
         args += ["--set", item]
     tables = _run(args, tmp_path)
+    rows = ("CE", "DSB-CE", "LADE", "DSB-LADE", "BS", "PaCo", "DSB+RIDE", "BBN", "DSB-CE+IFL", "DiVE", "MBJ+RIDE")
     assert {(r["dataset"], r["row"]) for r in tables["runs"]} == \
-        {(d, r) for d in ("ImageNet-LT", "iNaturalist 2018") for r in ("CE", "DSB-CE", "LADE", "DSB-LADE", "PaCo", "DSB+RIDE",
-                                                                     "BBN", "DSB-CE+IFL")}
+        {(d, r) for d in ("ImageNet-LT", "iNaturalist 2018") for r in rows}
     paper = [c for c in tables["checks"] if c["kind"] == "paper"]
     assert paper and all(c["verdict"] in ("held", "not held") for c in paper)   # judged under the paper profile
     gains = {(r["dataset"], r["pair"], r["group"]): r for r in tables["gains"]}
