@@ -144,15 +144,16 @@ def ratio_row(rates: dict[str, np.ndarray], loop: str, reference: str) -> dict:
 
 
 def pool_at_scale(name: str, num_classes: int, pool_size: int, batch: int, imbalance: float, steps: int,
-                  baseline_steps: int, dim: int = 64, seed: int = 0, device=None) -> dict:
+                  baseline_steps: int, dim: int = 64, seed: int = 0, device=None, pool_class=FeaturePool) -> dict:
     """One pool update plus weights; `device` None: the host pool fed numpy, else the pool on that torch device
-    fed tensors there (timed to the device's completion)."""
+    fed tensors there (timed to the device's completion). pool_class: FeaturePool (what the Trainer uses) or
+    device_pool.DeviceFeaturePool (the update that reads nothing back)."""
     rng = np.random.default_rng(seed)
     profile = np.array(long_tailed_counts(10_000, imbalance, num_classes), dtype=float)
     labels = rng.choice(num_classes, size=pool_size + steps * batch, p=profile / profile.sum())
     centres = rng.normal(size=(num_classes, dim)).astype(np.float32)
     features = centres[labels] + rng.normal(size=(len(labels), dim)).astype(np.float32)
-    pool = FeaturePool(num_classes, dim, warmup_epochs=1, alpha=2.0, device=device)
+    pool = pool_class(num_classes, dim, warmup_epochs=1, alpha=2.0, device=device)
     if device is not None:
         features, labels = torch.from_numpy(features).to(device), torch.from_numpy(labels).to(device)
     started = time.perf_counter()
@@ -193,7 +194,8 @@ def pool_at_scale(name: str, num_classes: int, pool_size: int, batch: int, imbal
     diagnosis = gpu_diagnosis(one_update) if device is not None and torch.device(device).type == "cuda" else None
     memory = pool.nbytes()
     paper_memory = len(pool) * dim * 4
-    return {"size": name, "device": "host (numpy)" if device is None else str(device), "classes": num_classes,
+    return {"size": name, "update": pool_class.__name__,
+            "device": "host (numpy)" if device is None else str(device), "classes": num_classes,
             "pool": len(pool), "batch": batch,
             "incremental ms/step": 1000 * float(np.median(incremental)),
             "floor ms/step": 1000 * float(np.median(floor)),

@@ -246,6 +246,11 @@ def dsb_weights(scales):
     ops = ops_for(scales)
     scales = ops.asarray(scales)
     positive = scales > 0
+    if ops is not NUMPY:  # the same steps as below, with no read back to the host (a GPU keeps running)
+        torch = ops.torch
+        floored = torch.where(positive, scales, torch.where(positive, scales, float("inf")).min())
+        inverse = torch.where(positive.any(), 1.0 / floored, 1.0)
+        return inverse * (len(scales) / inverse.sum())
     if not ops.any(positive):
         return ops.full(len(scales), 1.0)
     floored = ops.where(positive, scales, scales[positive].min())

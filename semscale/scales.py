@@ -16,8 +16,13 @@ from .arrays import NUMPY, ops_for
 
 
 def max_normalise(values):
-    """values / max(values); all zeros stay zeros (no class has a volume yet). numpy or a torch tensor."""
-    values = ops_for(values).asarray(values)
+    """values / max(values); all zeros stay zeros (no class has a volume yet). numpy or a torch tensor (on its
+    device, without reading the maximum back to the host)."""
+    ops = ops_for(values)
+    values = ops.asarray(values)
+    if ops is not NUMPY and values.shape[0]:
+        top = values.max()
+        return values / ops.torch.where(top > 0, top, float("inf"))   # top <= 0: values / inf = zeros
     top = values.max() if values.shape[0] else 0.0
     return values / top if top > 0 else values * 0.0
 
@@ -43,9 +48,10 @@ def pairwise_distances(a, b):
     return _distances(ops, _augmented_rows(ops, a), _augmented_columns(ops, b))
 
 
-def distance_sums(rows, columns, row_signs=None, chunk: int | None = None, own_columns=None):
+def distance_sums(rows, columns, row_signs=None, chunk: int | None = None, own_columns=None, column_weights=None):
     """Sums of the Euclidean distances D = pairwise_distances(rows, columns) without holding D: returns D.sum(1)
-    and row_signs @ D (None without row_signs).
+    (D @ column_weights with column_weights, e.g. a 0/1 mask of the columns that count) and row_signs @ D (None
+    without row_signs).
 
     own_columns[i] = j says that row i and column j are the same point (a class and itself; -1: none): D[i, j] is
     then exactly 0. Computed, it would be the square root of the expansion's rounding error, about 1e-7 times
@@ -63,6 +69,8 @@ def distance_sums(rows, columns, row_signs=None, chunk: int | None = None, own_c
     if own_columns is not None:
         own_columns = ops.asarray(own_columns, np.int64)
         row_index = ops.arange(len(rows))
+    if column_weights is not None:
+        column_weights = ops.asarray(column_weights)
 
     def chunk_sums(start, stop):
         block = _distances(ops, augmented_rows[start:stop], augmented_columns)
@@ -70,7 +78,8 @@ def distance_sums(rows, columns, row_signs=None, chunk: int | None = None, own_c
             own = own_columns[start:stop]
             local, column = row_index[:stop - start], own.clip(0, None)
             block[local, column] = block[local, column] * (own < 0)
-        return block.sum(1), None if row_signs is None else row_signs[start:stop] @ block
+        sums = block.sum(1) if column_weights is None else block @ column_weights
+        return sums, None if row_signs is None else row_signs[start:stop] @ block
 
     parts = ops.map_chunks(chunk_sums, len(rows), chunk, min_parallel=2 * min(chunk, 1 << 20))
     row_sums = ops.cat([p[0] for p in parts]) if parts else ops.zeros(0)

@@ -51,7 +51,24 @@ def _half_log2det(ops, psd, coefficient):
         if ops.scalar(sign) <= 0:
             raise ValueError("I + (s/m) * scatter is not positive definite; check the features for huge values")
         diagonal[index] = float(np.exp(ops.scalar(logdet) / (2 * psd.shape[-1])))  # spread evenly on the diagonal
+    return _half_log2_from_diagonal(ops, diagonal)
+
+
+def _half_log2_from_diagonal(ops, diagonal):
     return ops.log(diagonal).sum(-1) / LOG2
+
+
+def half_log2det_identity_plus_deferred(psd, coefficient):
+    """The same 1/2 log2 det(I + coefficient * psd) for torch tensors, with no read back to the host: returns the
+    values and a mask of the matrices whose factorisation failed (their values are NaN), for the caller to check
+    when it next synchronises (semscale/device_pool.py)."""
+    ops = ops_for(psd)
+    matrix = psd * coefficient[:, None, None]
+    ops.diagonal(matrix)[...] += 1.0
+    factor, info = ops.torch.linalg.cholesky_ex(matrix)
+    failed = info != 0
+    values = _half_log2_from_diagonal(ops, ops.diagonal(factor))
+    return ops.torch.where(failed, float("nan"), values), failed
 
 
 def resolve_scale(scale, dim: int) -> float:
