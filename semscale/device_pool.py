@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from .pool import FeaturePool
-from .scales import distance_sums, semantic_scales_from_sums
+from .scales import distance_sums, interference_weight, semantic_scales_from_sums
 from .volume import half_log2det_identity_plus_deferred, resolve_scale
 
 
@@ -155,8 +155,7 @@ class DeviceFeaturePool(FeaturePool):
         scales = semantic_scales_from_sums(self.volumes, self.distance_sums, self.alpha)
         # scales.py's W' for a single present class is 1 (no interference measurable): the same here
         w_prime = torch.where(several, scales.w_prime, 1.0)
-        w = torch.where(several, scales.w, torch.log2(torch.tensor(self.alpha + 1.0, dtype=torch.float64,
-                                                                   device=self.device)))
+        w = interference_weight(w_prime, self.alpha)
         zero = torch.zeros_like(self.volumes)
         return {"S_prime": torch.where(present, scales.s_prime, zero), "W_prime": torch.where(present, w_prime, zero),
                 "W": torch.where(present, w, zero), "S": torch.where(present, scales.s_prime * w, zero)}
