@@ -101,6 +101,8 @@ class NumpyOps:
         return float(value)
 
     def map_chunks(self, function, total: int, chunk: int, min_parallel: int) -> list:
+        if total <= chunk:  # one chunk (ten classes: every call), without the hand-off's bookkeeping
+            return [function(0, total)] if total else []
         from .parallel import map_chunks
 
         return map_chunks(function, total, chunk, min_parallel)
@@ -120,6 +122,10 @@ class NumpyOps:
         return np.linalg.slogdet(matrices)
 
     def diagonal(self, matrices):
+        """A writable view of each matrix's diagonal."""
+        if matrices.flags.c_contiguous:  # a strided view: a fraction of einsum's cost on small matrices
+            dim = matrices.shape[-1]
+            return matrices.reshape(*matrices.shape[:-2], dim * dim)[..., ::dim + 1]
         return np.einsum("...ii->...i", matrices)
 
     def eye(self, dim):

@@ -79,10 +79,15 @@ class FeaturePool:
     def _checked(self, features, labels):
         """The batch as the pool's float32 features and int64 labels, checked (one device sync for a tensor)."""
         if self.ops is NUMPY or not is_tensor(features):
+            if is_tensor(features) and is_tensor(labels) and features.device.type == labels.device.type == "cpu":
+                features, labels = features.detach().numpy(), labels.detach().numpy()  # views, copied below
             plain = type(features) is np.ndarray and features.dtype == np.float32 and features.ndim == 2
             if not (plain and np.isfinite(features).all()):  # else: check_features would only copy to float64
                 features = check_features(features, "pool features")
-            labels = check_labels(labels, len(features), self.num_classes, "pool labels")
+            plain = (type(labels) is np.ndarray and labels.dtype == np.int64 and labels.shape == (len(features),)
+                     and (not len(labels) or 0 <= labels.min() <= labels.max() < self.num_classes))
+            # check_labels names the fault, and copies (the pool owns its labels)
+            labels = labels.copy() if plain else check_labels(labels, len(features), self.num_classes, "pool labels")
         elif features.ndim != 2 or labels.ndim != 1 or len(labels) != len(features):
             raise ValueError(f"pool features and labels: expected (n, {self.dim}) features and n labels, got shapes "
                              f"{tuple(features.shape)} and {tuple(labels.shape)}")
@@ -91,10 +96,12 @@ class FeaturePool:
         ops = self.ops
         # The pool stores float32 (the paper's memory footprint); the moments are built from exactly those values
         # so that what is subtracted later is what was added.
-        stored, labels = ops.asarray(features, np.float32), ops.asarray(labels, np.int64)
-        if stored is features or (ops is NUMPY and np.shares_memory(stored, features)) or (
+        stored, given_labels, labels = ops.asarray(features, np.float32), labels, ops.asarray(labels, np.int64)
+        if stored is features or (ops is NUMPY and np.may_share_memory(stored, features)) or (
                 ops is not NUMPY and is_tensor(features) and stored.data_ptr() == features.data_ptr()):
             stored = stored.copy() if ops is NUMPY else stored.clone()  # the pool owns what it will subtract later
+        if ops is not NUMPY and is_tensor(given_labels) and labels.data_ptr() == given_labels.data_ptr():
+            labels = labels.clone()  # the numpy path's labels are copies already
         if ops is not NUMPY and len(labels):
             torch = ops.torch
             bad = torch.stack([(~torch.isfinite(stored)).any(), labels.min() < 0, labels.max() >= self.num_classes])

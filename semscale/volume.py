@@ -29,7 +29,9 @@ def half_log2det_identity_plus(psd, coefficient):
     ops = ops_for(psd)
     psd = ops.asarray(psd)
     if not is_tensor(coefficient):
-        coefficient = np.broadcast_to(np.asarray(coefficient, dtype=np.float64), tuple(psd.shape[:-2]))
+        coefficient = np.asarray(coefficient, dtype=np.float64)
+        if coefficient.shape != psd.shape[:-2]:
+            coefficient = np.broadcast_to(coefficient, tuple(psd.shape[:-2]))
     coefficient = ops.asarray(coefficient)
     if psd.shape[-1] == 0:
         return ops.zeros(tuple(psd.shape[:-2]))

@@ -131,17 +131,45 @@ def test_geometry_functions_take_tensors_and_stay_torch():
     np.testing.assert_allclose(signed.numpy(), np.linalg.norm(a[:, None] - b[None], axis=2).sum(0), rtol=1e-9)
 
 
-@pytest.mark.parametrize("backend", ["numpy", "torch"])
-def test_the_pool_owns_its_batches(backend):
-    # A caller that reuses its buffer (a training loop's feature tensor) must not change what the pool subtracts.
+@pytest.mark.parametrize("backend, given", [("numpy", "array"), ("numpy", "tensor"), ("torch", "tensor")])
+def test_the_pool_owns_its_batches(backend, given):
+    # A caller that reuses its buffers (a training loop's feature and label tensors) must not change what the pool
+    # subtracts later: a numpy pool fed CPU tensors takes views of them, so it must copy features and labels.
     rng = np.random.default_rng(6)
     pool = FeaturePool(3, 2, warmup_epochs=1, backend=backend)
     twin = FeaturePool(3, 2, warmup_epochs=1)
-    buffer = torch.zeros(6, 2)
+    buffer, label_buffer = torch.zeros(6, 2), torch.zeros(6, dtype=torch.int64)
     for epoch in (1, 1, 2, 2, 2):
         values = rng.normal(size=(6, 2)).astype(np.float32)
-        labels = np.array([0, 0, 1, 1, 2, 2])
+        labels = rng.permutation([0, 0, 1, 1, 2, 2])
         buffer.copy_(torch.from_numpy(values))
-        pool.update(buffer if backend == "torch" else buffer.numpy(), labels, epoch)
-        twin.update(values.copy(), labels, epoch)
+        label_buffer.copy_(torch.from_numpy(labels))
+        if given == "tensor":
+            pool.update(buffer, label_buffer, epoch)
+        else:
+            pool.update(buffer.numpy(), label_buffer.numpy(), epoch)
+        twin.update(values.copy(), labels.copy(), epoch)
     np.testing.assert_allclose(pool.weights(), twin.weights(), rtol=1e-12)
+    for (features, labels), (expected, expected_labels) in zip(pool.batches, twin.batches):
+        np.testing.assert_array_equal(pool.ops.to_numpy(features), expected)
+        np.testing.assert_array_equal(pool.ops.to_numpy(labels), expected_labels)
+
+
+@pytest.mark.parametrize("labels, message", [
+    (torch.tensor([0, -1]), "negative label -1"), (torch.tensor([0, 3]), "label 3 is out of range for num_classes=3"),
+    (torch.tensor([0.0, 1.5]), "whole numbers; position 1"), (torch.tensor([True, False]), "integer class labels"),
+    (torch.tensor([0, 1, 2]), "3 labels for 2 samples")])
+def test_numpy_pool_names_the_fault_in_cpu_tensor_labels(labels, message):
+    pool = FeaturePool(3, 2)
+    with pytest.raises(ValueError, match=message):
+        pool.update(torch.zeros(2, 2), labels, 1)
+    assert len(pool) == 0
+
+
+def test_numpy_pool_names_the_fault_in_cpu_tensor_features():
+    pool = FeaturePool(3, 2)
+    with pytest.raises(ValueError, match=r"1 row\(s\) contain NaN or Inf \(first rows: \[1\]\)"):
+        pool.update(torch.tensor([[0.0, 1.0], [float("inf"), 0.0]]), torch.tensor([0, 1]), 1)
+    with pytest.raises(ValueError, match="dimension 3, the pool holds 2"):
+        pool.update(torch.zeros(2, 3), torch.tensor([0, 1]), 1)
+    assert len(pool) == 0

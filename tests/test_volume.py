@@ -93,3 +93,17 @@ def test_cholesky_failure_falls_back_to_slogdet_or_names_the_problem():
     assert half_log2det_identity_plus(np.diag([-3.0, -3.0]), 1.0) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="not positive definite"):
         half_log2det_identity_plus(np.diag([-3.0, 1.0]), 1.0)
+
+
+def test_numpy_diagonal_is_a_writable_view_of_every_diagonal():
+    # volume.py adds the identity through this view: a copy would silently leave the matrices unchanged.
+    from semscale.arrays import NUMPY
+
+    rng = np.random.default_rng(3)
+    for matrices in (rng.normal(size=(4, 5, 5)), rng.normal(size=(4, 5, 5)).swapaxes(1, 2), rng.normal(size=(2, 3, 3, 3))):
+        expected = matrices.copy()
+        for index in np.ndindex(matrices.shape[:-2]):
+            expected[index] += np.eye(matrices.shape[-1])
+        NUMPY.diagonal(matrices)[...] += 1.0
+        np.testing.assert_array_equal(matrices, expected)
+    assert NUMPY.diagonal(np.zeros((3, 0, 0))).shape == (3, 0)
