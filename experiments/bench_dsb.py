@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from semscale.benchmark import (BareLoop, interleaved, pool_at_scale, ratio_row, synchronise,  # noqa: E402
+from semscale.benchmark import (BareLoop, interleaved, pool_at_scale, ratio_row, reweighting_share, synchronise,  # noqa: E402
                                 trainer_epoch)
 from semscale.data import FileImageDataset, long_tailed_indices  # noqa: E402
 from semscale.device_pool import DeviceFeaturePool  # noqa: E402
@@ -100,36 +100,6 @@ SPEED_TARGET = 0.98  # DSB-X at >= 0.98 of X's it/s
 def speed_held(row) -> bool | None:
     """The speed claim by the one rule: the 95% interval's lower bound over blocks, not the mean, is >= the target."""
     return judge(row["ratio low"], SPEED_TARGET, inclusive=True)[0]
-
-
-def reweighting_share(backbone: str, num_classes: int, image_size: int, batch: int, steps: int,
-                      pool_size: int) -> dict:
-    """The re-weighting's share of a DSB-CE step with this backbone on tiny random images: the pool update and
-    weights timed inside the steps, as a fraction of them (after one untimed step). The pool is filled with
-    synthetic features first (its cost does not depend on their values) and the steps run in stage 3."""
-    rng = np.random.default_rng(0)
-    images = rng.random((batch * (steps + 1), image_size, image_size, 3), dtype=np.float32)
-    labels = np.arange(len(images)) % num_classes
-    # A small learning rate: with the default 0.01, VGG-16 (no batch norm) on random images soon gives features the
-    # pool refuses as "not positive definite" (the same at 690f5da); the share needs steps, not learning.
-    config = TrainConfig(backbone=backbone, weighting="dsb", warmup_epochs=1, batch_size=batch, width=32, seed=0,
-                         lr=1e-4)
-    trainer = Trainer(config, images, labels, num_classes, progress=False)
-    fill_labels = rng.integers(0, num_classes, pool_size)
-    for start in range(0, pool_size, batch):
-        chunk = fill_labels[start:start + batch]
-        trainer.pool.update(rng.normal(size=(len(chunk), trainer.pool.dim)) + chunk[:, None], chunk, epoch=1)
-    batches = list(torch.split(torch.arange(len(images)), batch))
-    trainer.step(batches[0], epoch=3)
-    trainer.weighting_seconds = 0.0
-    started = time.perf_counter()
-    for indices in batches[1:]:
-        trainer.step(indices, epoch=3)
-    elapsed = time.perf_counter() - started
-    return {"backbone": backbone, "image size": image_size, "batch": batch, "classes": num_classes,
-            "steps": steps, "step ms": 1000 * elapsed / steps,
-            "re-weighting ms": 1000 * trainer.weighting_seconds / steps,
-            "re-weighting share": trainer.weighting_seconds / elapsed}
 
 
 def gpu_pool_rows(exp, cfg) -> list:

@@ -16,6 +16,7 @@ import torch
 
 from .data import long_tailed_counts
 from .engine.devices import AMP_DTYPES
+from .engine import TrainConfig, Trainer
 from .engine.loader import epoch_order
 from .pool import FeaturePool, weights_from_scratch
 from .scales import distance_sums
@@ -206,3 +207,33 @@ def pool_at_scale(name: str, num_classes: int, pool_size: int, batch: int, imbal
             "host syncs per update": "host pool" if syncs is None else syncs,
             "pool MiB": memory / 2**20, "paper float32 N x d MiB": paper_memory / 2**20,
             "memory ratio": memory / paper_memory, **({"diagnosis": diagnosis} if diagnosis else {})}
+
+
+def reweighting_share(backbone: str, num_classes: int, image_size: int, batch: int, steps: int,
+                      pool_size: int) -> dict:
+    """The re-weighting's share of a DSB-CE step with this backbone on tiny random images: the pool update and
+    weights timed inside the steps, as a fraction of them (after one untimed step). The pool is filled with
+    synthetic features first (its cost does not depend on their values) and the steps run in stage 3."""
+    rng = np.random.default_rng(0)
+    images = rng.random((batch * (steps + 1), image_size, image_size, 3), dtype=np.float32)
+    labels = np.arange(len(images)) % num_classes
+    # A small learning rate: with the default 0.01, VGG-16 (no batch norm) on random images soon gives features the
+    # pool refuses as "not positive definite" (the same at 690f5da); the share needs steps, not learning.
+    config = TrainConfig(backbone=backbone, weighting="dsb", warmup_epochs=1, batch_size=batch, width=32, seed=0,
+                         lr=1e-4)
+    trainer = Trainer(config, images, labels, num_classes, progress=False)
+    fill_labels = rng.integers(0, num_classes, pool_size)
+    for start in range(0, pool_size, batch):
+        chunk = fill_labels[start:start + batch]
+        trainer.pool.update(rng.normal(size=(len(chunk), trainer.pool.dim)) + chunk[:, None], chunk, epoch=1)
+    batches = list(torch.split(torch.arange(len(images)), batch))
+    trainer.step(batches[0], epoch=3)
+    trainer.weighting_seconds = 0.0
+    started = time.perf_counter()
+    for indices in batches[1:]:
+        trainer.step(indices, epoch=3)
+    elapsed = time.perf_counter() - started
+    return {"backbone": backbone, "image size": image_size, "batch": batch, "classes": num_classes,
+            "steps": steps, "step ms": 1000 * elapsed / steps,
+            "re-weighting ms": 1000 * trainer.weighting_seconds / steps,
+            "re-weighting share": trainer.weighting_seconds / elapsed}
