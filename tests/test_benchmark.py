@@ -82,3 +82,20 @@ def test_gpu_diagnosis_names_the_lines_that_made_the_host_wait(monkeypatch):
     line = work.__code__.co_firstlineno + 2
     assert text.startswith("3 operations made the host wait")
     assert f"    2  tests/test_benchmark.py:{line}" in text and f"    1  tests/test_benchmark.py:{line + 1}" in text
+
+
+def test_back_to_back_times_the_steps_pool_update_then_the_weights_at_stage_3():
+    calls = []
+
+    class Stub:  # records what a Trainer would be asked to do
+        pool = type("Pool", (), {"num_classes": 4, "dim": 3})()
+        weighting = type("Weighting", (), {"class_weights": lambda self, epoch: calls.append(("weights", epoch))})()
+
+        def _pool_update(self, features, labels, epoch):
+            assert features.dtype == torch.float32 and tuple(features.shape) == (5, 3)
+            assert labels.dtype == torch.int64 and labels.shape == (5,) and 0 <= labels.min() <= labels.max() < 4
+            calls.append(("update", epoch))
+
+    seconds = benchmark.back_to_back_seconds(Stub(), np.random.default_rng(0), batch=5, repeats=3)
+    assert calls == [("update", 3), ("weights", 3)] * 3
+    assert 0 < seconds < 1
