@@ -91,7 +91,7 @@ def test_timings_are_not_compared(tmp_path):
 
 def test_run_all_compare_flags_a_moved_number(tmp_path):
     """run_all.py --compare on the deterministic stanford smoke run against the pinned results and an altered copy."""
-    pinned = ROOT / "tests" / "pinned" / "smoke"
+    pinned = ROOT / "tests" / "pinned" / "intel-r-xeon-r-processor" / "smoke"
     committed = tmp_path / "committed"
     shutil.copytree(pinned / "stanford-smoke", committed / "stanford-smoke")
     command = [sys.executable, str(ROOT / "experiments" / "run_all.py"), "--profile", "smoke", "--compare",

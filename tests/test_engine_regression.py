@@ -1,6 +1,6 @@
 """Regression pin: the engine reproduces, number for number, what the Trainer at 690f5da produced.
 
-tests/data/engine_regression_pin.json was written by the old in-memory CPU Trainer (commit 690f5da, one thread)
+tests/pinned/intel-r-xeon-r-processor/engine_regression.json was written by the old in-memory CPU Trainer (commit 690f5da, one thread)
 before the engine existed. The in-memory path on the CPU with the same seed must give the same losses, accuracies,
 retrieval metrics and DSB pool weights: exactly on the machine kind that wrote the pin, to 1e-5 elsewhere (another
 CPU may pick other convolution kernels). The one exception is the DSB pool's weights, held to 1e-9: the pool
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PIN = ROOT / "tests" / "data" / "engine_regression_pin.json"
+PIN = ROOT / "tests" / "pinned" / "intel-r-xeon-r-processor" / "engine_regression.json"
 
 CHILD = """
 import json, sys

@@ -13,7 +13,7 @@ sys.path.insert(0, str(ROOT / "experiments"))
 from regression import compare_folders  # noqa: E402
 from run_all import EXPERIMENTS, FOLDERS  # noqa: E402
 
-PINNED = ROOT / "tests" / "pinned" / "smoke"  # refresh: python tests/pinned/refresh.py <smoke results folder>
+PINNED = ROOT / "tests" / "pinned" / "intel-r-xeon-r-processor" / "smoke"  # refresh: python tests/pinned/refresh.py <smoke results folder>
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_each_experiment_writes_checks_and_record(smoke_run, name):
 
 
 def test_smoke_outputs_match_the_pinned_ones(smoke_run):
-    """Every number of every smoke table within its tolerance of tests/pinned/smoke (experiments/regression.py, per
+    """Every number of every smoke table within its tolerance of tests/pinned/intel-r-xeon-r-processor/smoke (experiments/regression.py, per
     seed: rtol 1e-4 for trained numbers, 1e-6 for deterministic ones; timings aside), every verdict the same."""
     _, results = smoke_run
     folders = sorted(p.name for p in PINNED.iterdir() if p.is_dir())

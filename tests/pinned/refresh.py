@@ -1,4 +1,4 @@
-"""Copy a smoke run's tables into tests/pinned/smoke/ (after a deliberate change of results, said in the commit).
+"""Copy a smoke run's tables into tests/pinned/intel-r-xeon-r-processor/smoke/ (after a deliberate change of results, said in the commit).
 
     python experiments/run_all.py --profile smoke --results /tmp/smoke && python tests/pinned/refresh.py /tmp/smoke
 
@@ -8,7 +8,7 @@ import shutil
 import sys
 from pathlib import Path
 
-TARGET = Path(__file__).resolve().parent / "smoke"
+TARGET = Path(__file__).resolve().parent / "intel-r-xeon-r-processor" / "smoke"
 
 
 def main(source: str) -> None:
