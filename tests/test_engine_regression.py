@@ -1,11 +1,13 @@
 """Regression pin: the engine reproduces, number for number, what the Trainer at 690f5da produced.
 
-tests/pinned/intel-r-xeon-r-processor/engine_regression.json was written by the old in-memory CPU Trainer (commit 690f5da, one thread)
-before the engine existed. The in-memory path on the CPU with the same seed must give the same losses, accuracies,
-retrieval metrics and DSB pool weights: exactly on the machine kind that wrote the pin, to 1e-5 elsewhere (another
-CPU may pick other convolution kernels). The one exception is the DSB pool's weights, held to 1e-9: the pool
-rewrite merged from e3-pool (e0bc771) takes a class's distance to itself as exactly 0 instead of the rounding of
-the expanded square, which moves the weights by ~4e-10 relative (the losses and accuracies stay identical).
+tests/pinned/<machine kind>/engine_regression.json holds what the old in-memory CPU Trainer (commit 690f5da, one
+thread) produced on that kind of machine (tests/machine_pins.py; python tests/pinned/refresh.py --engine writes it).
+The in-memory path on the CPU with the same seed must give the same accuracies, per-class accuracies and retrieval
+metrics exactly, and the same losses and DSB pool weights to a relative 1e-7. Why not exactly: the pool rewrite
+merged from e3-pool (e0bc771) takes a class's distance to itself as exactly 0 instead of the rounding of the expanded
+square, which moves the weights by the rounding error of |c|^2 over the distance sums (4e-10 relative on the Intel
+Xeon pin, 8e-9 on AMD EPYC with AVX-512) and a later epoch's mean loss by as much (2e-8 on AMD EPYC). A machine kind
+with no pin skips, saying how to pin it: another CPU's kernels move a trained model's accuracy by whole test images.
 """
 import json
 import subprocess
@@ -14,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from machine_pins import folder_for, unpinned_reason
 
 ROOT = Path(__file__).resolve().parent.parent
-PIN = ROOT / "tests" / "pinned" / "intel-r-xeon-r-processor" / "engine_regression.json"
 
 CHILD = """
 import json, sys
@@ -43,32 +45,25 @@ print(json.dumps(out))
 """
 
 
-def cpu_model() -> str:
-    return next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-                "unknown")
+ROUNDED = ("losses", "pool_weights")  # the numbers the pool rewrite moves by rounding (docstring)
 
 
 def test_in_memory_cpu_run_matches_the_pinned_numbers():
-    pin = json.loads(PIN.read_text())
-    result = subprocess.run([sys.executable, "-c", CHILD, str(PIN)], cwd=ROOT, capture_output=True, text=True,
+    folder = folder_for()
+    if folder is None or not (folder / "engine_regression.json").exists():
+        pytest.skip(unpinned_reason())
+    pin_file = folder / "engine_regression.json"
+    pin = json.loads(pin_file.read_text())
+    result = subprocess.run([sys.executable, "-c", CHILD, str(pin_file)], cwd=ROOT, capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     now = json.loads(result.stdout.strip().splitlines()[-1])
-    same_machine = pin["_machine"]["cpu"] == cpu_model()
     for name, expected in pin.items():
         if name.startswith("_"):
             continue
-        if same_machine:
-            if "pool_weights" in expected:
-                np.testing.assert_allclose(now[name].pop("pool_weights"), expected["pool_weights"], rtol=1e-9,
-                                           atol=0)
-                expected = {k: v for k, v in expected.items() if k != "pool_weights"}
-            assert now[name] == expected, name
-        else:
-            for key, value in expected.items():
-                if key != "config":
-                    got = now[name][key]
-                    if isinstance(value, dict):
-                        value, got = list(value.values()), [got[k] for k in value]
-                    np.testing.assert_allclose(got, value, rtol=1e-5, err_msg=f"{name}.{key}")
+        for key in ROUNDED:
+            if key in expected:
+                np.testing.assert_allclose(now[name].pop(key), expected[key], rtol=1e-7, atol=0,
+                                           err_msg=f"{name}.{key}")
+        assert now[name] == {k: v for k, v in expected.items() if k not in ROUNDED}, name
     assert pytest.approx(sum(pin["dsb"]["pool_weights"])) == 10  # the pin itself is a DSB run's normalised weights

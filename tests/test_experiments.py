@@ -10,10 +10,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "experiments"))
 
+from machine_pins import folder_for, kind_folders, unpinned_reason  # noqa: E402
 from regression import compare_folders  # noqa: E402
 from run_all import EXPERIMENTS, FOLDERS  # noqa: E402
-
-PINNED = ROOT / "tests" / "pinned" / "intel-r-xeon-r-processor" / "smoke"  # refresh: python tests/pinned/refresh.py <smoke results folder>
 
 
 @pytest.fixture(scope="module")
@@ -51,16 +50,37 @@ def test_each_experiment_writes_checks_and_record(smoke_run, name):
     assert json.loads((folder / "config.json").read_text())["profile"] == "smoke"
 
 
-def test_smoke_outputs_match_the_pinned_ones(smoke_run):
-    """Every number of every smoke table within its tolerance of tests/pinned/intel-r-xeon-r-processor/smoke (experiments/regression.py, per
-    seed: rtol 1e-4 for trained numbers, 1e-6 for deterministic ones; timings aside), every verdict the same."""
+def moved_lines(moved: list[dict]) -> str:
+    return "\n".join(f"{m['experiment']}/{m['table']} {m['row']} {m['column']}: {m['committed']} -> {m['rerun']} "
+                     f"({m['status']}, tolerance {m['tolerance']})" for m in moved[:30])
+
+
+def test_smoke_outputs_match_this_machine_kinds_pins(smoke_run):
+    """Every number of every smoke table within its tolerance of tests/pinned/<this kind>/smoke (experiments/
+    regression.py, per seed: rtol 1e-4 for trained numbers, 1e-6 for deterministic ones; timings aside), every verdict
+    the same. Trained numbers are pinned per machine kind (tests/machine_pins.py); an unpinned kind skips."""
     _, results = smoke_run
-    folders = sorted(p.name for p in PINNED.iterdir() if p.is_dir())
+    kind = folder_for()
+    if kind is None:
+        pytest.skip(unpinned_reason())
+    pinned = kind / "smoke"
+    folders = sorted(p.name for p in pinned.iterdir() if p.is_dir())
     assert len(folders) == len(EXPERIMENTS)
-    compared, moved = compare_folders(PINNED, results, folders, per_seed=True)
+    compared, moved = compare_folders(pinned, results, folders, per_seed=True)
     assert compared > 300
-    assert not moved, "\n".join(f"{m['experiment']}/{m['table']} {m['row']} {m['column']}: {m['committed']} -> "
-                                f"{m['rerun']} ({m['status']}, tolerance {m['tolerance']})" for m in moved[:30])
+    assert not moved, moved_lines(moved)
+
+
+@pytest.mark.parametrize("kind", kind_folders(), ids=lambda folder: folder.name)
+def test_smoke_deterministic_tables_match_every_kinds_pins(smoke_run, kind):
+    """The tables that train nothing (scales of embedded data, counts, closed forms) are the same on every machine
+    kind, to 1e-6: compared with each kind's pins, whatever kind runs the suite."""
+    _, results = smoke_run
+    pinned = kind / "smoke"
+    folders = sorted(p.name for p in pinned.iterdir() if p.is_dir())
+    compared, moved = compare_folders(pinned, results, folders, per_seed=True, trained_tables=False)
+    assert compared > 100
+    assert not moved, moved_lines(moved)
 
 
 def test_experiment_script_help_names_the_command():
