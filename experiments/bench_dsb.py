@@ -15,8 +15,8 @@
 5. Streaming against in-memory: whole epochs of the quick model over the same Fashion-MNIST images, once from the
    in-memory tensor and once decoded from PNG files through the DataLoader (semscale.benchmark, interleaved blocks).
 6. On a GPU (when torch.cuda is available; else these rows say "not run" and why): the pool update plus weights at
-   both Table 10 sizes with the pool on the device, the Trainer's FeaturePool and DeviceFeaturePool (the update that
-   reads nothing back, semscale/device_pool.py) (target: 5 ms at iNaturalist size); whole epochs of ResNet-50 at
+   both Table 10 sizes with the pool on the device, FeaturePool and DeviceFeaturePool (the update that reads
+   nothing back, semscale/device_pool.py, which the Trainer uses on a GPU) (target: 5 ms at iNaturalist size); whole epochs of ResNet-50 at
    the paper's batch (256, bf16, 224 px synthetic images resident on the GPU, 1,000 classes) of this Trainer against
    a bare torchvision loop (target: at least 0.95) and of DSB-CE against CE with the pool filled to ImageNet-LT size
    (target: at least 0.98).
@@ -106,7 +106,7 @@ def gpu_pool_rows(exp, cfg) -> list:
     """Pool update plus weights with the pool on the GPU at each pool size; "not run" and why without one. Each
     size's diagnosis (the lines that make the host wait, the profiler's top operations) goes to
     gpu_pool_diagnosis_<size>.txt."""
-    pools = (FeaturePool, DeviceFeaturePool)   # the Trainer's pool, and the update that reads nothing back
+    pools = (FeaturePool, DeviceFeaturePool)   # the update with host reads, and the Trainer's on a GPU (none)
     if not torch.cuda.is_available():
         return [{"size": size["name"], "update": pool.__name__, "device": "cuda", "incremental ms/step": NO_GPU}
                 for size in cfg["pool_sizes"] for pool in pools]

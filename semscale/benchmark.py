@@ -147,8 +147,8 @@ def ratio_row(rates: dict[str, np.ndarray], loop: str, reference: str) -> dict:
 def pool_at_scale(name: str, num_classes: int, pool_size: int, batch: int, imbalance: float, steps: int,
                   baseline_steps: int, dim: int = 64, seed: int = 0, device=None, pool_class=FeaturePool) -> dict:
     """One pool update plus weights; `device` None: the host pool fed numpy, else the pool on that torch device
-    fed tensors there (timed to the device's completion). pool_class: FeaturePool (what the Trainer uses) or
-    device_pool.DeviceFeaturePool (the update that reads nothing back)."""
+    fed tensors there (timed to the device's completion). pool_class: FeaturePool (what the Trainer uses on a CPU) or
+    device_pool.DeviceFeaturePool (the update that reads nothing back: the Trainer's on a GPU, training_pool)."""
     rng = np.random.default_rng(seed)
     profile = np.array(long_tailed_counts(10_000, imbalance, num_classes), dtype=float)
     labels = rng.choice(num_classes, size=pool_size + steps * batch, p=profile / profile.sum())

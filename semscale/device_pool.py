@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .pool import FeaturePool
+from .arrays import NUMPY
+from .pool import FeaturePool, pool_ops
 from .scales import distance_sums, interference_weight, semantic_scales_from_sums
 from .volume import half_log2det_identity_plus_deferred, resolve_scale
 
@@ -176,3 +177,13 @@ class DeviceFeaturePool(FeaturePool):
         self._raise_problems()
         return super().contents()
 
+
+
+def training_pool(num_classes: int, dim: int, warmup_epochs: int = 5, alpha: float = 1.0, device=None,
+                  scale: float | None = None) -> FeaturePool:
+    """The pool a training run uses on `device`: the host pool (numpy) on a CPU, where its data-dependent shapes cost
+    nothing and numpy is faster than torch; this sync-free pool on any other device, where every host read of the
+    host pool stalls the GPU. Both give the same weights (to 1e-9) and the same checkpoint format."""
+    if pool_ops(device) is NUMPY:  # the host
+        return FeaturePool(num_classes, dim, warmup_epochs, alpha, scale, device)
+    return DeviceFeaturePool(num_classes, dim, warmup_epochs, alpha, scale, device)

@@ -104,23 +104,87 @@ def test_bf16_autocast_trains_on_the_cpu():
     assert np.isfinite(mixed.pool.weights()).all()
 
 
-def test_torch_pool_inside_training_matches_the_numpy_pool(monkeypatch):
-    """The pool a GPU run uses (torch float64 on the features' device), driven by the Trainer on the CPU: it receives
-    the detached device tensors and gives the numpy pool's weights."""
-    import functools
+def test_a_gpu_run_gets_the_sync_free_pool_and_a_cpu_run_the_numpy_pool():
+    from semscale.device_pool import DeviceFeaturePool, training_pool
+    from semscale.pool import NUMPY
 
+    host = training_pool(10, 64, device=torch.device("cpu"))
+    assert type(host).__name__ == "FeaturePool" and host.ops is NUMPY
+    # "meta": a non-CPU device whose tensors hold no data (this machine has no GPU); what a cuda device gets
+    assert isinstance(training_pool(10, 64, device="meta"), DeviceFeaturePool)
+    assert isinstance(training_pool(10, 64, device=torch.device("meta")), DeviceFeaturePool)
+
+
+def _device_pool_trainer(monkeypatch, config, train):
+    """A Trainer whose pool is the one a GPU run builds (DeviceFeaturePool, torch float64), here on the CPU."""
+    from semscale.device_pool import DeviceFeaturePool
     from semscale.engine import trainer as trainer_module
-    from semscale.pool import FeaturePool
 
+    def gpu_pool(num_classes, dim, warmup_epochs, alpha, device=None):
+        return DeviceFeaturePool(num_classes, dim, warmup_epochs, alpha, device=device)
+
+    monkeypatch.setattr(trainer_module, "training_pool", gpu_pool)
+    trainer = Trainer(config, train, progress=False)
+    assert isinstance(trainer.pool, DeviceFeaturePool)
+    return trainer
+
+
+def test_the_gpu_runs_pool_inside_training_matches_the_numpy_pool(monkeypatch):
+    """The pool a GPU run uses, driven by the Trainer on the CPU: it receives the detached device tensors and gives
+    the numpy pool's weights and losses."""
     train = load_dataset("digits", "train")
     host = Trainer(TrainConfig(**TINY), train, progress=False)
     host.fit()
-    monkeypatch.setattr(trainer_module, "FeaturePool", functools.partial(FeaturePool, backend="torch"))
-    device = Trainer(TrainConfig(**TINY), train, progress=False)
-    assert device.pool.ops is not host.pool.ops
+    device = _device_pool_trainer(monkeypatch, TrainConfig(**TINY), train)
     device.fit()
     np.testing.assert_allclose(device.pool.weights(), host.pool.weights(), rtol=1e-6)
     assert [r["loss"] for r in device.history] == pytest.approx([r["loss"] for r in host.history], rel=1e-6)
+
+
+def test_a_dsb_step_with_the_gpu_runs_pool_reads_nothing_back(monkeypatch):
+    """Stage 3 (pool updated, weights applied): forward, pool update, weights, loss and backward queue on the
+    device without one host read, so a GPU never waits for the host inside a step. The optimizer's step is torch's
+    and is let through: on a CPU its single-tensor Adam reads its step counter, a host tensor on a GPU too (not a
+    device synchronisation)."""
+    train = load_dataset("digits", "train")
+    trainer = _device_pool_trainer(monkeypatch, TrainConfig(**TINY), train)
+    trainer.fit()   # two epochs: warmup_epochs=1, so epoch 3 is stage 3
+    epoch = TINY["epochs"] + 1
+    assert trainer.pool.stage(epoch) == 3 and trainer.pool.reweighting(epoch)
+    images, labels = trainer.images[:64], trainer.labels[:64]
+    before = trainer.pool.weights()
+
+    in_optimizer = []
+    optimizer_step = trainer.optimizer.step
+
+    def step_with_reads(*args, **kwargs):
+        in_optimizer.append(True)
+        try:
+            return optimizer_step(*args, **kwargs)
+        finally:
+            in_optimizer.pop()
+
+    trainer.optimizer.step = step_with_reads
+    originals = {name: getattr(torch.Tensor, name) for name in
+                 ("item", "__bool__", "__int__", "__float__", "tolist", "numpy", "nonzero", "__index__")}
+
+    def forbidden(name):
+        def read(*args, **kwargs):
+            if not in_optimizer:
+                raise AssertionError(f"a host read (Tensor.{name}) inside a DSB training step")
+            return originals[name](*args, **kwargs)
+        return read
+
+    def refused(*args, **kwargs):
+        raise AssertionError("a data-dependent shape inside a DSB training step")
+
+    with monkeypatch.context() as patch:
+        for name in originals:
+            patch.setattr(torch.Tensor, name, forbidden(name))
+        patch.setattr(torch, "nonzero", refused)
+        patch.setattr(torch, "unique", refused)
+        loss, outputs, _ = trainer.train_step(images, labels, epoch)
+    assert np.isfinite(float(loss)) and not np.array_equal(trainer.pool.weights(), before)  # the step ran
 
 
 def test_sync_batchnorm_on_cpus_is_refused_with_the_reason():

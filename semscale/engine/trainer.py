@@ -18,7 +18,7 @@ import torch
 from ..distributed import gather_batch, init_from_env, rank_chunk, world
 from ..losses import build_loss
 from ..models import POOL_DIM, build_network
-from ..pool import FeaturePool
+from ..device_pool import training_pool
 from ..weighting import build_weighting, weighted_mean
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig
@@ -83,9 +83,10 @@ class Trainer(MethodTraining):
         self.schedule = build_schedule(config, self.optimizer)
         self.scaler = grad_scaler(self.device, config.amp)
         needs_pool = config.weighting in ("dsb", "dsb1")
-        # On a GPU the pool (features, float64 moments, log-determinants) lives there too: no host round trip.
-        self.pool = FeaturePool(self.num_classes, POOL_DIM, config.warmup_epochs, config.alpha,
-                                device=self.device) if needs_pool else None
+        # On a GPU the pool (features, float64 moments, log-determinants) lives there too, and its update reads
+        # nothing back (device_pool.py): no host round trip, no wait for the forward pass.
+        self.pool = training_pool(self.num_classes, POOL_DIM, config.warmup_epochs, config.alpha,
+                                  device=self.device) if needs_pool else None
         self.weighting = build_weighting(config.weighting, self.num_classes, self.counts, self.pool,
                                          **config.weighting_options)
         self.mixer = self._mixer() if config.mix != "none" else None
