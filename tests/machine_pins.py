@@ -12,6 +12,7 @@ with every kind's pins (they agree across kinds).
 from __future__ import annotations
 
 import json
+import platform
 import re
 from pathlib import Path
 
@@ -19,12 +20,21 @@ PINNED = Path(__file__).resolve().parent / "pinned"
 KEYS = ("cpu", "cpu_capability", "torch")
 
 
+def cpu_model(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
+    """The CPU's model name: Linux's /proc/cpuinfo, else what Python's platform module knows (macOS, Windows, or a
+    Linux without /proc), else "unknown"."""
+    try:
+        with open(cpuinfo) as lines:
+            found = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "")
+    except OSError:
+        found = ""
+    return found or platform.processor() or platform.machine() or "unknown"
+
+
 def this_machine() -> dict:
     import torch
 
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-               "unknown")
-    return {"cpu": cpu, "cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__}
+    return {"cpu": cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__}
 
 
 def kind_name(machine: dict) -> str:
