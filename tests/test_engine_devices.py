@@ -192,3 +192,41 @@ def test_sync_batchnorm_on_cpus_is_refused_with_the_reason():
     trainer = Trainer(TrainConfig(**TINY, sync_bn=True), train, progress=False)  # one process: no DDP, no SyncBN
     with pytest.raises(ValueError, match="SyncBatchNorm runs on CUDA devices only"):
         trainer._distribute(trainer.network)
+
+
+class _FakeLibc:
+    def __init__(self):
+        self.calls = []
+
+    def mallopt(self, parameter, value):
+        self.calls.append((parameter, value))
+        return 1
+
+
+def test_cpu_runs_keep_freed_memory_in_the_heap_and_gpu_runs_leave_malloc(monkeypatch):
+    import ctypes
+
+    libc = _FakeLibc()
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: libc)
+    monkeypatch.delenv("SEMSCALE_MALLOC", raising=False)
+    monkeypatch.setattr(torch, "use_deterministic_algorithms", lambda *a, **k: None)
+    devices.configure_runtime(torch.device("cuda"), deterministic=True)
+    assert libc.calls == []
+    devices.configure_runtime(torch.device("cpu"), deterministic=True)
+    # malloc.h: M_MMAP_THRESHOLD = -3 at glibc's 64-bit maximum of 32 MiB, M_TRIM_THRESHOLD = -1 at 1 GiB
+    assert sorted(libc.calls) == [(-3, 32 * 1024 * 1024), (-1, 1024 ** 3)]
+    libc.calls.clear()
+    monkeypatch.setenv("SEMSCALE_MALLOC", "default")
+    assert devices.keep_freed_host_memory() is False and libc.calls == []
+
+
+def test_without_glibc_the_allocator_is_left_alone(monkeypatch):
+    import ctypes
+
+    def missing(name):
+        raise OSError(f"{name}: cannot open shared object file")
+
+    monkeypatch.setattr(ctypes, "CDLL", missing)
+    monkeypatch.delenv("SEMSCALE_MALLOC", raising=False)
+    assert devices.keep_freed_host_memory() is False
+
