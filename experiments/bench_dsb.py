@@ -12,9 +12,11 @@
 3. The pool's memory against the paper's float32 N x d.
 4. The re-weighting's share of a DSB-CE step per backbone (small CNN and the torchvision backbones of
    semscale.models, tiny random images so that it stays fast): the pool update and weights timed inside the steps.
-5. Streaming against in-memory: whole epochs of the quick model over the same Fashion-MNIST images, once from the
+5. The host allocator: quick small-CNN training steps with the Trainer's setting (freed activations kept in the
+   heap, semscale.engine.devices.keep_freed_host_memory) against glibc's default, each block a fresh process.
+6. Streaming against in-memory: whole epochs of the quick model over the same Fashion-MNIST images, once from the
    in-memory tensor and once decoded from PNG files through the DataLoader (semscale.benchmark, interleaved blocks).
-6. On a GPU (when torch.cuda is available; else these rows say "not run" and why): the pool update plus weights at
+7. On a GPU (when torch.cuda is available; else these rows say "not run" and why): the pool update plus weights at
    both Table 10 sizes with the pool on the device, FeaturePool and DeviceFeaturePool (the update that reads
    nothing back, semscale/device_pool.py, which the Trainer uses on a GPU) (target: 5 ms at iNaturalist size); whole epochs of ResNet-50 at
    the paper's batch (256, bf16, 224 px synthetic images resident on the GPU, 1,000 classes) of this Trainer against
@@ -33,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from semscale.benchmark import (BareLoop, interleaved, pool_at_scale, ratio_row, reweighting_share, synchronise,  # noqa: E402
-                                trainer_epoch)
+from semscale.benchmark import (BareLoop, allocator_run, interleaved, pool_at_scale, ratio_row,  # noqa: E402
+                                reweighting_share, synchronise, trainer_epoch)
 from semscale.data import FileImageDataset, long_tailed_indices  # noqa: E402
 from semscale.device_pool import DeviceFeaturePool  # noqa: E402
 from semscale.experiment import Experiment  # noqa: E402
@@ -221,6 +223,12 @@ def main(argv=None) -> int:
                   f"{row['image size']} px, batch {row['batch']})", bool(row["re-weighting share"] <= 0.02),
                   f"{row['re-weighting share']:.4f} ({row['re-weighting ms']:.2f} of {row['step ms']:.1f} ms; "
                   f"{row['re-weighting ms back to back']:.2f} ms back to back)")
+    allocator = allocator_rows(cfg)
+    exp.table("host_allocator", allocator, list(allocator[0]), title="CPU training steps: freed activations kept in "
+              "the heap against glibc's default", note="The quick small CNN (random 28 x 28 images, 10 classes), "
+              "each block a fresh process (glibc's thresholds are per process): SEMSCALE_MALLOC=default against the "
+              "Trainer's mallopt setting; ratio: mean and 95% interval over interleaved blocks; page faults: minor "
+              "faults per step, median over blocks. Off glibc (macOS, Windows) both are the platform's default.")
     streaming = streaming_rows(exp, cfg)
     exp.table("streaming", streaming, list(streaming[0]), title="Streaming against in-memory: whole epochs of the "
               "quick model", note="The same images of the profile's dataset, from the in-memory tensor or decoded from PNG "
@@ -248,6 +256,17 @@ def main(argv=None) -> int:
                   held, f"{row['ratio']:.3f} [{row['ratio low']:.3f}, {row['ratio high']:.3f}]" if measured else "",
                   reason=why)
     return exp.finish()
+
+
+def allocator_rows(cfg) -> list:
+    spec = cfg["allocator"]
+    faults = {"heap kept": [], "glibc default": []}
+    loops = {name: partial(allocator_run, spec["steps"], spec["batch"], name == "glibc default",
+                           cfg.get("threads", 2), faults[name]) for name in faults}
+    rates = interleaved(loops, spec["blocks"], warmup=0)
+    return [{**ratio_row(rates, "heap kept", "glibc default"), "steps": spec["steps"], "batch": spec["batch"],
+             "heap kept faults/step": float(np.median(faults["heap kept"])),
+             "glibc default faults/step": float(np.median(faults["glibc default"]))}]
 
 
 def share_rows(cfg) -> list:

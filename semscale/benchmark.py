@@ -253,3 +253,42 @@ def back_to_back_seconds(trainer, rng, batch: int, repeats: int) -> float:
         trainer.weighting.class_weights(3)
         seconds.append(time.perf_counter() - started)
     return float(np.median(seconds))
+
+
+def allocator_probe(steps: int, batch: int) -> dict:
+    """In this process: the quick small CNN's training steps on random 28 x 28 images (after 4 untimed steps that
+    grow the heap to a step's peak); img/s and minor page faults per step. The Trainer sets the host allocator up
+    (engine.devices.keep_freed_host_memory) unless SEMSCALE_MALLOC=default."""
+    import resource
+
+    images = np.random.default_rng(0).random((batch * (steps + 4), 28, 28, 1), dtype=np.float32)
+    labels = np.arange(len(images)) % 10
+    trainer = Trainer(TrainConfig(width=32, batch_size=batch, seed=0), images, labels, 10, progress=False)
+    batches = list(torch.split(torch.arange(len(images)), batch))
+    for indices in batches[:4]:
+        trainer.step(indices, epoch=1)
+    faults, started = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
+    for indices in batches[4:]:
+        trainer.step(indices, epoch=1)
+    seconds = time.perf_counter() - started
+    return {"img/s": steps * batch / seconds,
+            "faults per step": (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / steps}
+
+
+def allocator_run(steps: int, batch: int, glibc_default: bool, threads: int, faults: list) -> float:
+    """allocator_probe in a fresh process (glibc reads its thresholds per process), with glibc's default allocator
+    or the Trainer's; returns img/s and appends the faults per step to `faults`."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    root = str(Path(__file__).resolve().parent.parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]),
+           "SEMSCALE_MALLOC": "default" if glibc_default else "", "SEMSCALE_THREADS": str(threads)}
+    code = (f"import json; from semscale.benchmark import allocator_probe; "
+            f"print(json.dumps(allocator_probe({steps}, {batch})))")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    faults.append(result["faults per step"])
+    return result["img/s"]
