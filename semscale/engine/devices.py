@@ -82,7 +82,7 @@ def keep_freed_host_memory() -> bool:
     By default glibc maps each allocation above a threshold (128 KiB, raised dynamically) freshly and unmaps it when
     freed, so every step's activations come back as new zeroed pages: on a 2-core VM the quick small CNN took about
     4,000-5,000 page faults a step, and steps about a fifth slower. With the thresholds above the freed memory is
-    reused (about 50 faults a step). It changes where buffers live, not what is computed; peak memory is the same,
+    reused (about 50 faults a step). It changes where buffers live, not what is computed (the pinned smoke tables are unchanged); peak memory stays about the same,
     but the process keeps it until it exits. SEMSCALE_MALLOC=default leaves glibc's behaviour. Returns True when set
     (False off glibc, e.g. macOS or Windows, or when opted out)."""
     if os.environ.get("SEMSCALE_MALLOC", "").strip().lower() == "default":
@@ -94,6 +94,7 @@ def keep_freed_host_memory() -> bool:
         mallopt = libc.mallopt
     except (OSError, AttributeError):
         return False
+    # & rather than and: both are set even when one is refused
     return bool(mallopt(M_MMAP_THRESHOLD, MMAP_BYTES)) & bool(mallopt(M_TRIM_THRESHOLD, TRIM_BYTES))
 
 
