@@ -82,9 +82,10 @@ def keep_freed_host_memory() -> bool:
     By default glibc maps each allocation above a threshold (128 KiB, raised dynamically) freshly and unmaps it when
     freed, so every step's activations come back as new zeroed pages: on a 2-core VM the quick small CNN took about
     4,000-5,000 page faults a step, and steps about a fifth slower. With the thresholds above the freed memory is
-    reused (about 50 faults a step). It changes where buffers live, not what is computed (the pinned smoke tables are unchanged); peak memory stays about the same,
-    but the process keeps it until it exits. SEMSCALE_MALLOC=default leaves glibc's behaviour. Returns True when set
-    (False off glibc, e.g. macOS or Windows, or when opted out)."""
+    reused (about 50 faults a step). It changes where buffers live, not what is computed (the pinned smoke tables
+    are unchanged); peak memory stays about the same, but the process keeps it until it exits.
+    SEMSCALE_MALLOC=default leaves glibc's behaviour. Returns True when set (False off glibc, e.g. macOS or Windows,
+    or when opted out)."""
     if os.environ.get("SEMSCALE_MALLOC", "").strip().lower() == "default":
         return False
     try:
