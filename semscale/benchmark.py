@@ -284,7 +284,8 @@ def allocator_run(steps: int, batch: int, glibc_default: bool, threads: int, fau
     import sys
 
     root = str(Path(__file__).resolve().parent.parent)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]),
+    paths = [root, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]  # no empty entry (= cwd)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths),
            "SEMSCALE_MALLOC": "default" if glibc_default else "", "SEMSCALE_THREADS": str(threads)}
     code = (f"import json; from semscale.benchmark import allocator_probe; "
             f"print(json.dumps(allocator_probe({steps}, {batch})))")

@@ -116,6 +116,7 @@ def test_allocator_run_gives_the_child_glibcs_default_only_when_asked(monkeypatc
     assert benchmark.allocator_run(5, 16, False, 3, faults) == 123.0
     assert [env["SEMSCALE_MALLOC"] for env in seen] == ["default", ""] and faults == [7.5, 7.5]
     assert all(env["SEMSCALE_THREADS"] == "3" for env in seen)
+    assert all("" not in env["PYTHONPATH"].split(__import__("os").pathsep) for env in seen)
 
 
 def test_allocator_probe_counts_steps_and_faults():
