@@ -35,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from semscale.benchmark import (BareLoop, allocator_run, interleaved, pool_at_scale, ratio_row,  # noqa: E402
-                                reweighting_share, synchronise, trainer_epoch)
+from semscale.benchmark import BareLoop, interleaved, pool_at_scale, ratio_row, synchronise, trainer_epoch  # noqa: E402
+from semscale.host_benchmark import allocator_run, reweighting_share  # noqa: E402
 from semscale.data import FileImageDataset, long_tailed_indices  # noqa: E402
 from semscale.device_pool import DeviceFeaturePool  # noqa: E402
 from semscale.experiment import Experiment  # noqa: E402

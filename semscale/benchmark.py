@@ -1,6 +1,7 @@
 """Throughput measurements for experiments/bench_dsb.py: whole training epochs, timed in interleaved blocks.
 
-pool_at_scale times one pool update plus weights at a Table 10 size (incremental against from scratch).
+pool_at_scale times one pool update plus weights at a Table 10 size (incremental against from scratch); the CPU-side
+measurements (the re-weighting's share of a step, the host allocator) are in host_benchmark.py.
 Only ratios within one run are reported (a shared machine's speed drifts): each block runs every loop once, in an
 order that alternates block to block, and a ratio is taken per block. Work on a GPU is timed to its completion.
 """
@@ -16,7 +17,6 @@ import torch
 
 from .data import long_tailed_counts
 from .engine.devices import AMP_DTYPES
-from .engine import TrainConfig, Trainer
 from .engine.loader import epoch_order
 from .pool import FeaturePool, weights_from_scratch
 from .scales import distance_sums
@@ -207,89 +207,3 @@ def pool_at_scale(name: str, num_classes: int, pool_size: int, batch: int, imbal
             "host syncs per update": "host pool" if syncs is None else syncs,
             "pool MiB": memory / 2**20, "paper float32 N x d MiB": paper_memory / 2**20,
             "memory ratio": memory / paper_memory, **({"diagnosis": diagnosis} if diagnosis else {})}
-
-
-def reweighting_share(backbone: str, num_classes: int, image_size: int, batch: int, steps: int,
-                      pool_size: int) -> dict:
-    """The re-weighting's share of a DSB-CE step with this backbone on tiny random images: the pool update and
-    weights timed inside the steps, as a fraction of them (after one untimed step). The pool is filled with
-    synthetic features first (its cost does not depend on their values) and the steps run in stage 3."""
-    rng = np.random.default_rng(0)
-    images = rng.random((batch * (steps + 1), image_size, image_size, 3), dtype=np.float32)
-    labels = np.arange(len(images)) % num_classes
-    # A small learning rate: with the default 0.01, VGG-16 (no batch norm) on random images soon gives features the
-    # pool refuses as "not positive definite" (the same at 690f5da); the share needs steps, not learning.
-    config = TrainConfig(backbone=backbone, weighting="dsb", warmup_epochs=1, batch_size=batch, width=32, seed=0,
-                         lr=1e-4)
-    trainer = Trainer(config, images, labels, num_classes, progress=False)
-    fill_labels = rng.integers(0, num_classes, pool_size)
-    for start in range(0, pool_size, batch):
-        chunk = fill_labels[start:start + batch]
-        trainer.pool.update(rng.normal(size=(len(chunk), trainer.pool.dim)) + chunk[:, None], chunk, epoch=1)
-    batches = list(torch.split(torch.arange(len(images)), batch))
-    trainer.step(batches[0], epoch=3)
-    trainer.weighting_seconds = 0.0
-    started = time.perf_counter()
-    for indices in batches[1:]:
-        trainer.step(indices, epoch=3)
-    elapsed = time.perf_counter() - started
-    return {"backbone": backbone, "image size": image_size, "batch": batch, "classes": num_classes,
-            "steps": steps, "step ms": 1000 * elapsed / steps,
-            "re-weighting ms": 1000 * trainer.weighting_seconds / steps,
-            "re-weighting share": trainer.weighting_seconds / elapsed,
-            "re-weighting ms back to back": 1000 * back_to_back_seconds(trainer, rng, batch, steps)}
-
-
-def back_to_back_seconds(trainer, rng, batch: int, repeats: int) -> float:
-    """The median time of one pool update plus weights with nothing between them: the same work as inside a step,
-    but with the caches warm. Inside a step the backbone's forward and backward run between two updates and
-    evict the pool's data and code paths, so the in-step time is larger by a cache penalty, not by more work."""
-    seconds = []
-    for _ in range(repeats):
-        labels = rng.integers(0, trainer.pool.num_classes, batch)
-        features = torch.from_numpy((rng.normal(size=(batch, trainer.pool.dim)) + labels[:, None]).astype(np.float32))
-        started = time.perf_counter()
-        trainer._pool_update(features, torch.from_numpy(labels), 3)  # what Trainer.step calls
-        trainer.weighting.class_weights(3)
-        seconds.append(time.perf_counter() - started)
-    return float(np.median(seconds))
-
-
-def allocator_probe(steps: int, batch: int) -> dict:
-    """In this process: the quick small CNN's training steps on random 28 x 28 images (after 4 untimed steps that
-    grow the heap to a step's peak); img/s and minor page faults per step. The Trainer sets the host allocator up
-    (engine.devices.keep_freed_host_memory) unless SEMSCALE_MALLOC=default."""
-    import resource
-
-    images = np.random.default_rng(0).random((batch * (steps + 4), 28, 28, 1), dtype=np.float32)
-    labels = np.arange(len(images)) % 10
-    trainer = Trainer(TrainConfig(width=32, batch_size=batch, seed=0), images, labels, 10, progress=False)
-    batches = list(torch.split(torch.arange(len(images)), batch))
-    for indices in batches[:4]:
-        trainer.step(indices, epoch=1)
-    faults, started = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
-    for indices in batches[4:]:
-        trainer.step(indices, epoch=1)
-    seconds = time.perf_counter() - started
-    return {"img/s": steps * batch / seconds,
-            "faults per step": (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / steps}
-
-
-def allocator_run(steps: int, batch: int, glibc_default: bool, threads: int, faults: list) -> float:
-    """allocator_probe in a fresh process (glibc reads its thresholds per process), with glibc's default allocator
-    or the Trainer's; returns img/s and appends the faults per step to `faults`."""
-    import json
-    import os
-    import subprocess
-    import sys
-
-    root = str(Path(__file__).resolve().parent.parent)
-    paths = [root, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]  # no empty entry (= cwd)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths),
-           "SEMSCALE_MALLOC": "default" if glibc_default else "", "SEMSCALE_THREADS": str(threads)}
-    code = (f"import json; from semscale.benchmark import allocator_probe; "
-            f"print(json.dumps(allocator_probe({steps}, {batch})))")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    faults.append(result["faults per step"])
-    return result["img/s"]
