@@ -11,17 +11,18 @@
    distances of just the classes a step touches).
 3. The pool's memory against the paper's float32 N x d.
 4. The re-weighting's share of a DSB-CE step per backbone (small CNN and the torchvision backbones of
-   semscale.models, tiny random images so that it stays fast): the pool update and weights timed inside the steps.
+   semscale.models, tiny random images so that it stays fast): the pool update and weights timed inside each step,
+   mean and 95% interval over steps (target: at most 2%, held when the interval's upper bound is within it).
 5. The host allocator: quick small-CNN training steps with the Trainer's setting (freed activations kept in the
    heap, semscale.engine.devices.keep_freed_host_memory) against glibc's default, each block a fresh process.
 6. Streaming against in-memory: whole epochs of the quick model over the same Fashion-MNIST images, once from the
    in-memory tensor and once decoded from PNG files through the DataLoader (semscale.benchmark, interleaved blocks).
 7. On a GPU (when torch.cuda is available; else these rows say "not run" and why): the pool update plus weights at
    both Table 10 sizes with the pool on the device, FeaturePool and DeviceFeaturePool (the update that reads
-   nothing back, semscale/device_pool.py, which the Trainer uses on a GPU) (target: 5 ms at iNaturalist size); whole epochs of ResNet-50 at
-   the paper's batch (256, bf16, 224 px synthetic images resident on the GPU, 1,000 classes) of this Trainer against
-   a bare torchvision loop (target: at least 0.95) and of DSB-CE against CE with the pool filled to ImageNet-LT size
-   (target: at least 0.98).
+   nothing back, semscale/device_pool.py, which the Trainer uses on a GPU) (target: 5 ms at iNaturalist size);
+   whole epochs of ResNet-50 at the paper's batch (256, bf16, 224 px synthetic images resident on the GPU, 1,000
+   classes) of this Trainer against a bare torchvision loop (target: at least 0.95) and of DSB-CE against CE with
+   the pool filled to ImageNet-LT size (target: at least 0.98).
 Pool features are synthetic (class centres plus noise, long-tailed labels): the cost does not depend on values.
 """
 import sys
@@ -102,6 +103,16 @@ SPEED_TARGET = 0.98  # DSB-X at >= 0.98 of X's it/s
 def speed_held(row) -> bool | None:
     """The speed claim by the one rule: the 95% interval's lower bound over blocks, not the mean, is >= the target."""
     return judge(row["ratio low"], SPEED_TARGET, inclusive=True)[0]
+
+
+SHARE_TARGET = 0.02  # the re-weighting at most 2% of a step (issue 9)
+
+
+def share_judged(row) -> tuple[bool | None, str]:
+    """The share claim by the same rule, read as "1 - share >= 0.98": the 95% interval's upper bound over steps, not
+    the mean, is within the target."""
+    held, why = judge(1.0 - row["share high"], 1.0 - SHARE_TARGET, inclusive=True)
+    return held, f"upper bound {row['share high']:.4g} exceeds {SHARE_TARGET:g}" if held is False else why
 
 
 def gpu_pool_rows(exp, cfg) -> list:
@@ -215,14 +226,19 @@ def main(argv=None) -> int:
     shares = share_rows(cfg)
     exp.table("reweighting_share", shares, list(shares[0]), title="Re-weighting share of a DSB-CE step per backbone",
               note="Pool update plus weights timed inside Trainer.step, over the whole step; tiny random images "
-                   "(so the share is larger than at the paper's image sizes), C classes, stage 3. Target: at most "
-                   "0.02 (issue 9). Back to back: the median of the same update plus weights run with nothing "
-                   "between them; the gap to the in-step time is the cost of caches the backbone's step evicted.")
+                   "(so the share is larger than at the paper's image sizes), C classes, stage 3; mean and 95% "
+                   "interval over the steps (at least the profile's steps and min_seconds of them). Target: at most "
+                   "0.02 (issue 9), held when the upper bound is. Back to back: the median of the same update plus "
+                   "weights run with nothing between them; the gap to the in-step time is the cost of caches the "
+                   "backbone's step evicted.")
     for row in shares:
-        exp.claim(f"share_{row['backbone']}", f"the re-weighting takes at most 2% of a DSB-CE step ({row['backbone']}, "
-                  f"{row['image size']} px, batch {row['batch']})", bool(row["re-weighting share"] <= 0.02),
-                  f"{row['re-weighting share']:.4f} ({row['re-weighting ms']:.2f} of {row['step ms']:.1f} ms; "
-                  f"{row['re-weighting ms back to back']:.2f} ms back to back)")
+        held, why = share_judged(row)
+        exp.claim(f"share_{row['backbone']}", f"the re-weighting takes at most 2% of a DSB-CE step "
+                  f"({row['backbone']}, {row['image size']} px, batch {row['batch']})", held,
+                  f"{row['re-weighting share']:.4f} [{row['share low']:.4f}, {row['share high']:.4f}] "
+                  f"({row['re-weighting ms']:.2f} of {row['step ms']:.1f} ms over {row['steps']} steps; "
+                  f"{row['re-weighting ms back to back']:.2f} ms back to back)",
+                  reason=why)
     allocator = allocator_rows(cfg)
     exp.table("host_allocator", allocator, list(allocator[0]), title="CPU training steps: freed activations kept in "
               "the heap against glibc's default", note="The quick small CNN (random 28 x 28 images, 10 classes), "
@@ -231,8 +247,9 @@ def main(argv=None) -> int:
               "faults per step, median over blocks. Off glibc (macOS, Windows) both are the platform's default.")
     streaming = streaming_rows(exp, cfg)
     exp.table("streaming", streaming, list(streaming[0]), title="Streaming against in-memory: whole epochs of the "
-              "quick model", note="The same images of the profile's dataset, from the in-memory tensor or decoded from PNG "
-              "files through the DataLoader; ratio: mean and 95% interval over interleaved blocks of one epoch each.")
+              "quick model", note="The same images of the profile's dataset, from the in-memory tensor or decoded "
+              "from PNG files through the DataLoader; ratio: mean and 95% interval over interleaved blocks of one "
+              "epoch each.")
     gpu_pool = gpu_pool_rows(exp, cfg)
     exp.table("gpu_pool_update", gpu_pool, list(gpu_pool[0]), title="On a GPU: one pool update plus weights, the "
               "pool on the device", note="Target: within 5 ms at iNaturalist-2018 size (issue 9).")
@@ -252,7 +269,8 @@ def main(argv=None) -> int:
     for row, (_, _, target, claim) in zip(gpu_training, GPU_RATIOS):
         measured = not isinstance(row["ratio"], str)
         held, why = judge(row["ratio low"], target, inclusive=True) if measured else (None, row["ratio"])
-        exp.claim(claim, f"{row['loop']} runs at >= {target} of {row['reference']}'s img/s on the GPU (issue 9's target)",
+        exp.claim(claim, f"{row['loop']} runs at >= {target} of {row['reference']}'s img/s on the GPU "
+                  "(issue 9's target)",
                   held, f"{row['ratio']:.3f} [{row['ratio low']:.3f}, {row['ratio high']:.3f}]" if measured else "",
                   reason=why)
     return exp.finish()

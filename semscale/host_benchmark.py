@@ -10,13 +10,15 @@ import numpy as np
 import torch
 
 from .engine import TrainConfig, Trainer
+from .stats import mean_interval
 
 
 def reweighting_share(backbone: str, num_classes: int, image_size: int, batch: int, steps: int,
-                      pool_size: int) -> dict:
+                      pool_size: int, min_seconds: float = 0.0) -> dict:
     """The re-weighting's share of a DSB-CE step with this backbone on tiny random images: the pool update and
-    weights timed inside the steps, as a fraction of them (after one untimed step). The pool is filled with
-    synthetic features first (its cost does not depend on their values) and the steps run in stage 3."""
+    weights timed inside each step, as a fraction of it (after one untimed step); mean and 95% interval over at
+    least `steps` steps and `min_seconds` of them (a cheap backbone gets many). The pool is filled with synthetic
+    features first (its cost does not depend on their values) and the steps run in stage 3."""
     rng = np.random.default_rng(0)
     images = rng.random((batch * (steps + 1), image_size, image_size, 3), dtype=np.float32)
     labels = np.arange(len(images)) % num_classes
@@ -31,16 +33,25 @@ def reweighting_share(backbone: str, num_classes: int, image_size: int, batch: i
         trainer.pool.update(rng.normal(size=(len(chunk), trainer.pool.dim)) + chunk[:, None], chunk, epoch=1)
     batches = list(torch.split(torch.arange(len(images)), batch))
     trainer.step(batches[0], epoch=3)
-    trainer.weighting_seconds = 0.0
-    started = time.perf_counter()
-    for indices in batches[1:]:
-        trainer.step(indices, epoch=3)
-    elapsed = time.perf_counter() - started
+    step_seconds, weighting_seconds = timed_steps(trainer, batches[1:], steps, min_seconds)
+    share, low, high = mean_interval(weighting_seconds / step_seconds, bounds=(0.0, 1.0))
     return {"backbone": backbone, "image size": image_size, "batch": batch, "classes": num_classes,
-            "steps": steps, "step ms": 1000 * elapsed / steps,
-            "re-weighting ms": 1000 * trainer.weighting_seconds / steps,
-            "re-weighting share": trainer.weighting_seconds / elapsed,
-            "re-weighting ms back to back": 1000 * back_to_back_seconds(trainer, rng, batch, steps)}
+            "steps": len(step_seconds), "step ms": 1000 * step_seconds.mean(),
+            "re-weighting ms": 1000 * weighting_seconds.mean(),
+            "re-weighting share": share, "share low": low, "share high": high,
+            "re-weighting ms back to back": 1000 * back_to_back_seconds(trainer, rng, batch, len(step_seconds))}
+
+
+def timed_steps(trainer, batches: list, min_steps: int, min_seconds: float, max_steps: int = 10_000) -> tuple:
+    """Stage-3 Trainer.step over `batches`, cycled, until at least min_steps steps and min_seconds of them (at most
+    max_steps); each step's seconds and the part of them the Trainer counted as re-weighting (weighting_seconds)."""
+    step_seconds, weighting_seconds = [], []
+    while len(step_seconds) < min_steps or (sum(step_seconds) < min_seconds and len(step_seconds) < max_steps):
+        before, started = trainer.weighting_seconds, time.perf_counter()
+        trainer.step(batches[len(step_seconds) % len(batches)], epoch=3)
+        step_seconds.append(time.perf_counter() - started)
+        weighting_seconds.append(trainer.weighting_seconds - before)
+    return np.array(step_seconds), np.array(weighting_seconds)
 
 
 def back_to_back_seconds(trainer, rng, batch: int, repeats: int) -> float:

@@ -152,3 +152,10 @@ def test_speed_claim_reads_the_lower_bound():
     assert bench_dsb.speed_held({"ratio": 0.99, "ratio low": 0.97}) is False  # the mean alone would pass
     assert bench_dsb.speed_held({"ratio": 0.99, "ratio low": 0.98}) is True
     assert bench_dsb.speed_held({"ratio": 0.99, "ratio low": float("nan")}) is None
+
+
+def test_share_claim_reads_the_upper_bound():
+    held, why = bench_dsb.share_judged({"re-weighting share": 0.015, "share high": 0.021})
+    assert held is False and "0.021" in why  # the mean alone would pass
+    assert bench_dsb.share_judged({"re-weighting share": 0.015, "share high": 0.02})[0] is True
+    assert bench_dsb.share_judged({"re-weighting share": 0.015, "share high": float("nan")})[0] is None
