@@ -1,8 +1,8 @@
 """Regression checks: compare a rerun's results folder with the committed one, number by number.
 
 Used by `python experiments/run_all.py --compare` and by the smoke-profile test (tests/pinned/). Every CSV table of
-an experiment's folder is read; a row is identified by its non-float cells (the seed aside) and a float cell by its
-row and column. Tolerances:
+an experiment's folder is read; a row is identified by its non-float cells (the seed and cells of measured numbers
+written as text, such as "79.32 [77.22, 81.42]", aside) and a number by its row and column. Tolerances:
   trained numbers (a table with a seed column, or one listed in TRAINED): the rerun's mean over seeds may differ
       from the committed mean by the half-width of the 95% interval of a difference of two means with the
       committed seed spread, t(k-1) * sd * sqrt(1/k + 1/k'); with a single committed seed there is no spread and
@@ -18,6 +18,7 @@ interval to mean anything (t(1) = 12.7): a wiring bug that moves one seed's accu
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 
 import numpy as np
@@ -46,9 +47,33 @@ def _float(text):
     return None if is_integer else value
 
 
+# A cell of measured numbers written as text: "79.32 [77.22, 81.42]" (mean and interval), "[0.34, 0.65]", or a
+# list "78.00 95.00 74.00" (per-class accuracies). Only digits, signs, points, brackets, commas and spaces.
+MEASURED_TEXT = re.compile(r"^[\s\d.eE+\-\[\],]*\d\.\d[\s\d.eE+\-\[\],]*$")
+NUMBER = re.compile(r"[-+]?\d+(?:\.(\d+))?(?:[eE]([-+]?\d+))?")
+UNDEFINED = ("", None, "undefined", "nan", "-")  # cells of such a column that hold no number
+INTERVAL = re.compile(r"^\s*\S+\s*\[\s*\S+\s*,\s*\S+\s*\]\s*$")
+
+
+def _text_numbers(column: str, text: str) -> list[tuple[str, float, float]]:
+    """(column name, value, resolution) of each number in a measured-text cell: "X", "X low", "X high" for a mean
+    and interval, "X low", "X high" for an interval alone, "X[i]" for a list. The resolution is one unit of the
+    last printed digit: two roundings of nearly equal values can differ by that much."""
+    found = [(float(m.group(0)), 10.0 ** (int(m.group(2) or 0) - len(m.group(1) or ""))) for m in NUMBER.finditer(text)]
+    if INTERVAL.match(text) and len(found) == 3:
+        names = [column, f"{column} low", f"{column} high"]
+    elif text.strip().startswith("[") and len(found) == 2:
+        names = [f"{column} low", f"{column} high"]
+    else:
+        names = [f"{column}[{i}]" for i in range(len(found))]
+    return [(name, value, resolution) for name, (value, resolution) in zip(names, found)]
+
+
 def read_table(path: Path, per_seed: bool = False) -> tuple[list[str], dict]:
-    """The CSV's columns and {(row key, column): {"values": [over seeds], "paper": ...}} of its float cells (with
-    per_seed, the seed is part of the row key and each list has one value)."""
+    """The CSV's columns and {(row key, column): {"values": [over seeds], "paper": ..., "resolution": ...}} of its
+    float cells and of the numbers in its measured-text cells (with per_seed, the seed is part of the row key and
+    each list has one value). A row is identified by its other cells: an interval that moves is a moved number,
+    not a missing row and a new one."""
     with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle))
     if not rows:
@@ -56,7 +81,9 @@ def read_table(path: Path, per_seed: bool = False) -> tuple[list[str], dict]:
     columns = list(rows[0])
     timings = [c for c in columns if any(part in c for part in TIMING_COLUMNS)]
     floats = [c for c in columns if c not in timings and c != "seed" and any(_float(r[c]) is not None for r in rows)]
-    keys = [c for c in columns if c not in floats and c not in timings and c != "seed"]
+    measured = [c for c in columns if c not in floats and c not in timings and c not in ("seed", "paper")
+                and any(r[c] for r in rows) and all(r[c] in UNDEFINED or MEASURED_TEXT.match(r[c]) for r in rows)]
+    keys = [c for c in columns if c not in floats and c not in measured and c not in timings and c != "seed"]
     cells, seen = {}, {}
     for row in rows:
         base = " | ".join(f"{k}={row[k]}" for k in keys)
@@ -65,10 +92,14 @@ def read_table(path: Path, per_seed: bool = False) -> tuple[list[str], dict]:
         seen[(base, seed)] = occurrence + 1
         key = base + (f" #{occurrence + 1}" if occurrence else "") + (f" | seed={seed}" if per_seed and seed else "")
         paper = row.get("paper", "")
-        for column in floats:
-            value = _float(row[column]) if row[column] not in ("", None) else None
+        numbers = [(column, _float(row[column]), 0.0) for column in floats if row[column] not in ("", None)]
+        numbers += [number for column in measured for number in _text_numbers(column, row[column] or "")]
+        for column, value, resolution in numbers:
             if value is not None:
-                cells.setdefault((key, column), {"values": [], "paper": paper})["values"].append(value)
+                cell = cells.setdefault((key, column), {"values": [], "paper": paper, "resolution": 0.0,
+                                                        "from_text": resolution > 0})
+                cell["values"].append(value)
+                cell["resolution"] = max(cell["resolution"], resolution)
     return columns, cells
 
 
@@ -95,8 +126,13 @@ def compare_table(experiment: str, name: str, committed: Path, rerun: Path, per_
     if trained and not trained_tables:
         return 0, []
     _, new = read_table(rerun, per_seed)
-    moved = []
+    moved, compared = [], 0
     for (key, column), cell in old.items():
+        # Intervals and per-class lists written as text summarise trained runs (every such table in results/
+        # does): the trained rule, and across machine kinds (trained_tables False) they are not compared.
+        if cell["from_text"] and not trained_tables:
+            continue
+        compared += 1
         base = {"experiment": experiment, "table": name, "row": key, "column": column, "paper": cell["paper"]}
         if (key, column) not in new:
             moved.append({**base, "committed": float(np.mean(cell["values"])), "rerun": "", "difference": "",
@@ -105,15 +141,21 @@ def compare_table(experiment: str, name: str, committed: Path, rerun: Path, per_
         before, after = float(np.mean(cell["values"])), float(np.mean(new[(key, column)]["values"]))
         if np.isnan(before) and np.isnan(after):  # undefined in both (an empty group, a '-' paper cell): the same
             continue
-        allowed, rule = tolerance(cell["values"], len(new[(key, column)]["values"]), trained, per_seed)
+        allowed, rule = tolerance(cell["values"], len(new[(key, column)]["values"]), trained or cell["from_text"],
+                                  per_seed)
+        resolution = max(cell["resolution"], new[(key, column)]["resolution"])
+        if resolution:
+            allowed, rule = allowed + resolution, f"{rule}, + {resolution:g} (printed digits)"
         if not abs(after - before) <= allowed:
             moved.append({**base, "committed": before, "rerun": after, "difference": after - before,
                           "tolerance": allowed, "rule": rule, "status": "moved"})
     for (key, column) in new.keys() - old.keys():
+        if new[(key, column)]["from_text"] and not trained_tables:
+            continue
         moved.append({"experiment": experiment, "table": name, "row": key, "column": column, "paper": "",
                       "committed": "", "rerun": float(np.mean(new[(key, column)]["values"])), "difference": "",
                       "tolerance": "", "rule": "", "status": "new in rerun"})
-    return len(old), moved
+    return compared, moved
 
 
 def compare_checks(experiment: str, committed: Path, rerun: Path) -> list[dict]:
@@ -169,3 +211,36 @@ def compare_folders(committed: Path, rerun: Path, folders: list[str], per_seed: 
             compared += count
             rows += moved
     return compared, rows
+
+
+def main(argv=None) -> int:
+    """Compare two results trees already on disk (for instance two commits' results/, from `git archive`)."""
+    import argparse
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from semscale.report import markdown_table, write_table
+
+    parser = argparse.ArgumentParser(description="Every number of RERUN's tables that moved beyond its tolerance "
+                                     "from COMMITTED's, and every changed verdict (the rules of this module).")
+    parser.add_argument("committed", type=Path, help="the results folder compared against")
+    parser.add_argument("rerun", type=Path, help="the results folder of the rerun")
+    parser.add_argument("--out", type=Path, default=None, help="write OUT.csv and OUT.md (else print the table)")
+    parser.add_argument("--title", default="Regression check", help="the table's title (what was compared)")
+    args = parser.parse_args(argv)
+    for folder in (args.committed, args.rerun):
+        if not folder.is_dir():
+            parser.error(f"{folder}: not a folder; give two results folders")
+    folders = sorted(p.name for p in args.committed.iterdir() if p.is_dir() and p.name not in ("timing",))
+    compared, moved = compare_folders(args.committed, args.rerun, folders)
+    title = f"{args.title}: {compared} numbers compared, {len(moved)} moved beyond their tolerance or changed"
+    if args.out:
+        write_table(moved, COLUMNS, args.out, title=title, note="Tolerances: experiments/regression.py.")
+    print(title)
+    if moved and not args.out:
+        print(markdown_table(moved, COLUMNS))
+    return 1 if moved else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

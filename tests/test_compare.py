@@ -137,3 +137,48 @@ def test_report_shows_the_gpu_run_of_bench_dsb_with_its_own_machine_and_date(tmp
     text = "\n".join(run_all.gpu_section(tmp_path))
     assert "## bench_dsb on a GPU (NVIDIA H100 80GB HBM3, 2026-11-25)" in text
     assert "| gpu_dsb_vs_ce | DSB-CE at >= 0.98 of CE | 0.819 [0.784, 0.855] | not held | lower bound |" in text
+
+
+def test_intervals_written_as_text_are_numbers_not_row_keys(tmp_path):
+    # A summary row: its identity is the method, not the interval text; each number of "m [lo, hi]" is compared.
+    old = [{"method": "CE", "top1": "79.32 [77.22, 81.42]", "per_class": "78.00 95.00"},
+           {"method": "DSB-CE", "top1": "79.16 [77.23, 81.09]", "per_class": "75.33 94.67"}]
+    count, rows = moved(tmp_path, "a", old, [dict(r) for r in old])
+    assert count == 10 and rows == []  # 2 rows x (mean, low, high, 2 classes)
+    # One unit in the last printed digit is rounding (79.325 either side of the cut): not moved.
+    count, rows = moved(tmp_path, "b", old, [{**old[0], "top1": "79.33 [77.22, 81.42]"}, old[1]])
+    assert rows == []
+    # They summarise trained runs: one value a row, so the one-seed rule (5% relative) plus 0.01. A low bound moved
+    # by 2.22 stays within 3.87; moved by 5.00, it is reported, named by its row and its part of the interval.
+    assert moved(tmp_path, "c", old, [{**old[0], "top1": "79.32 [75.00, 81.42]"}, old[1]])[1] == []
+    _, rows = moved(tmp_path, "d", old, [{**old[0], "top1": "79.32 [72.22, 81.42]"}, old[1]])
+    assert [(r["row"], r["column"], r["status"]) for r in rows] == [("method=CE", "top1 low", "moved")]
+    assert rows[0]["difference"] == pytest.approx(-5.0) and rows[0]["tolerance"] == pytest.approx(
+        0.05 * 77.22 + 1e-9 + 0.01)
+    _, rows = moved(tmp_path, "e", old, [old[0], {**old[1], "per_class": "75.33 80.00"}])
+    assert [(r["row"], r["column"]) for r in rows] == [("method=DSB-CE", "per_class[1]")]
+    # Across machine kinds (trained tables left out) they are not compared at all.
+    write(tmp_path / "new" / "f" / "t.csv", [{**old[0], "top1": "1.00 [0.00, 2.00]"}, old[1]])
+    write(tmp_path / "old" / "f" / "t.csv", old)
+    assert regression.compare_folders(tmp_path / "old", tmp_path / "new", ["f"], trained_tables=False) == (0, [])
+
+
+def test_identifiers_with_decimals_stay_row_keys(tmp_path):
+    # "S alpha=1.5" names a predictor: rows with different predictors are different rows.
+    old = [{"predictor": "S alpha=1.5", "r": "0.50"}, {"predictor": "S alpha=2.0", "r": "0.60"}]
+    _, rows = moved(tmp_path, "a", old, [old[0], {**old[1], "r": "0.70"}])
+    assert [(r["row"], r["column"], r["status"]) for r in rows] == [("predictor=S alpha=2.0", "r", "moved")]
+
+
+def test_two_results_folders_on_disk_compare_from_the_command_line(tmp_path):
+    write(tmp_path / "old" / "a" / "t.csv", [{"k": "x", "v": "0.5"}])
+    write(tmp_path / "new" / "a" / "t.csv", [{"k": "x", "v": "0.6"}])
+    write(tmp_path / "old" / "timing" / "t.csv", [{"k": "x", "v": "1.5"}])  # notes about runs: not compared
+    write(tmp_path / "new" / "timing" / "t.csv", [{"k": "x", "v": "9.5"}])
+    result = subprocess.run([sys.executable, str(ROOT / "experiments" / "regression.py"), str(tmp_path / "old"),
+                             str(tmp_path / "new"), "--out", str(tmp_path / "COMPARE"), "--title", "old vs new"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and "old vs new: 1 numbers compared, 1 moved" in result.stdout
+    rows = list(csv.DictReader(open(tmp_path / "COMPARE.csv")))
+    assert [(r["experiment"], r["row"], r["column"], r["status"]) for r in rows] == [("a", "k=x", "v", "moved")]
+    assert (tmp_path / "COMPARE.md").read_text().startswith("# old vs new")
