@@ -3,7 +3,8 @@
 Used by `python experiments/run_all.py --compare` and by the smoke-profile test (tests/pinned/). Every CSV table of
 an experiment's folder is read; a row is identified by its non-float cells (the seed and cells of measured numbers
 written as text, such as "79.32 [77.22, 81.42]", aside) and a number by its row and column. Tolerances:
-  trained numbers (a table with a seed column, or one listed in TRAINED): the rerun's mean over seeds may differ
+  trained numbers (a table with a seed column, one listed in TRAINED, or numbers written as text, which summarise
+      trained runs; these also get one unit of their last printed digit): the rerun's mean over seeds may differ
       from the committed mean by the half-width of the 95% interval of a difference of two means with the
       committed seed spread, t(k-1) * sd * sqrt(1/k + 1/k'); with a single committed seed there is no spread and
       ONE_SEED_RELATIVE of the committed value is allowed instead;
@@ -59,7 +60,8 @@ def _text_numbers(column: str, text: str) -> list[tuple[str, float, float]]:
     """(column name, value, resolution) of each number in a measured-text cell: "X", "X low", "X high" for a mean
     and interval, "X low", "X high" for an interval alone, "X[i]" for a list. The resolution is one unit of the
     last printed digit: two roundings of nearly equal values can differ by that much."""
-    found = [(float(m.group(0)), 10.0 ** (int(m.group(2) or 0) - len(m.group(1) or ""))) for m in NUMBER.finditer(text)]
+    found = [(float(m.group(0)), 10.0 ** (int(m.group(2) or 0) - len(m.group(1) or "")))
+             for m in NUMBER.finditer(text)]
     if INTERVAL.match(text) and len(found) == 3:
         names = [column, f"{column} low", f"{column} high"]
     elif text.strip().startswith("[") and len(found) == 2:
@@ -96,6 +98,7 @@ def read_table(path: Path, per_seed: bool = False) -> tuple[list[str], dict]:
         numbers += [number for column in measured for number in _text_numbers(column, row[column] or "")]
         for column, value, resolution in numbers:
             if value is not None:
+                # float cells come with resolution 0, numbers from text with one unit of their last digit (> 0)
                 cell = cells.setdefault((key, column), {"values": [], "paper": paper, "resolution": 0.0,
                                                         "from_text": resolution > 0})
                 cell["values"].append(value)
