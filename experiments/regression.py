@@ -216,19 +216,36 @@ def compare_folders(committed: Path, rerun: Path, folders: list[str], per_seed: 
     return compared, rows
 
 
-def main(argv=None) -> int:
-    """Compare two results trees already on disk (for instance two commits' results/, from `git archive`)."""
-    import argparse
+NOTE = ("Tolerances: experiments/regression.py (the committed seed interval for trained numbers, one seed: 5% "
+        "relative; numbers written as text count as trained, plus one unit of their last printed digit; float rtol "
+        "1e-6 for deterministic ones; timings are not compared).")
+
+
+def report(compared: int, moved: list[dict], what: str, stem: Path | None = None) -> str:
+    """Print (and with `stem`, write stem.csv and stem.md) a comparison's differences; returns its title."""
     import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from semscale.report import markdown_table, write_table
 
+    title = f"{what}: {compared} numbers compared, {len(moved)} moved beyond their tolerance or changed"
+    if stem is not None:
+        write_table(moved, COLUMNS, stem, title=title, note=NOTE)
+    print(title)
+    if moved:
+        print(markdown_table(moved, COLUMNS))
+    return title
+
+
+def main(argv=None) -> int:
+    """Compare two results trees already on disk (for instance two commits' results/, from `git archive`)."""
+    import argparse
+
     parser = argparse.ArgumentParser(description="Every number of RERUN's tables that moved beyond its tolerance "
                                      "from COMMITTED's, and every changed verdict (the rules of this module).")
     parser.add_argument("committed", type=Path, help="the results folder compared against")
     parser.add_argument("rerun", type=Path, help="the results folder of the rerun")
-    parser.add_argument("--out", type=Path, default=None, help="write OUT.csv and OUT.md (else print the table)")
+    parser.add_argument("--out", type=Path, default=None, help="also write OUT.csv and OUT.md")
     parser.add_argument("--title", default="Regression check", help="the table's title (what was compared)")
     args = parser.parse_args(argv)
     for folder in (args.committed, args.rerun):
@@ -236,12 +253,7 @@ def main(argv=None) -> int:
             parser.error(f"{folder}: not a folder; give two results folders")
     folders = sorted(p.name for p in args.committed.iterdir() if p.is_dir() and p.name not in ("timing",))
     compared, moved = compare_folders(args.committed, args.rerun, folders)
-    title = f"{args.title}: {compared} numbers compared, {len(moved)} moved beyond their tolerance or changed"
-    if args.out:
-        write_table(moved, COLUMNS, args.out, title=title, note="Tolerances: experiments/regression.py.")
-    print(title)
-    if moved and not args.out:
-        print(markdown_table(moved, COLUMNS))
+    report(compared, moved, args.title, args.out)
     return 1 if moved else 0
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from semscale.report import atomic_write_bytes, atomic_write_text, git_commit, markdown_table, write_table  # noqa: E402,E501
+from semscale.report import atomic_write_bytes, atomic_write_text, git_commit, markdown_table  # noqa: E402
 
 # (script, what it reproduces, quick-profile budget in minutes)
 EXPERIMENTS = [
@@ -194,7 +194,7 @@ def run_experiments(selected, results: Path, profile: str, env=None) -> list[dic
 
 def compare(selected, committed: Path, profile: str, rerun: Path | None, keep_cache: bool) -> int:
     """Rerun into `rerun` (a fresh folder) with a fresh model cache, then report what moved from `committed`."""
-    from regression import COLUMNS, compare_folders
+    from regression import compare_folders, report
 
     rerun = Path(rerun) if rerun else Path(tempfile.mkdtemp(prefix=f"semscale-rerun-{profile}-"))
     env = dict(os.environ)
@@ -209,14 +209,8 @@ def compare(selected, committed: Path, profile: str, rerun: Path | None, keep_ca
     outcomes = run_experiments(selected, rerun, profile, env)
     folders = [output_dir(rerun, name, profile).name for name, _, _ in selected]
     compared, moved = compare_folders(committed, rerun, folders)
-    title = (f"Regression check ({profile}): rerun at `{git_commit()}` against {committed}; {compared} numbers "
-             f"compared, {len(moved)} moved beyond their tolerance or changed")
-    write_table(moved, COLUMNS, rerun / "COMPARE", title=title,
-                note="Tolerances: experiments/regression.py (committed seed interval for trained numbers, float "
-                     "rtol 1e-6 for deterministic ones; timings are not compared).")
-    print(title)
-    if moved:
-        print(markdown_table(moved, COLUMNS))
+    report(compared, moved, f"Regression check ({profile}): rerun at `{git_commit()}` against {committed}",
+           rerun / "COMPARE")
     print(f"comparison: {rerun / 'COMPARE.md'}")
     failed = any(o["status"] == "failed" for o in outcomes)
     return 1 if moved or failed else 0
