@@ -6,8 +6,11 @@ written as text, such as "79.32 [77.22, 81.42]", aside) and a number by its row 
   trained numbers (a table with a seed column, one listed in TRAINED, or numbers written as text, which summarise
       trained runs; these also get one unit of their last printed digit): the rerun's mean over seeds may differ
       from the committed mean by the half-width of the 95% interval of a difference of two means with the
-      committed seed spread, t(k-1) * sd * sqrt(1/k + 1/k'); with a single committed seed there is no spread and
-      ONE_SEED_RELATIVE of the committed value is allowed instead;
+      committed seed spread, t(k-1) * sd * sqrt(1/k + 1/k'); a number of a cell "m [lo, hi]" or "[lo, hi]" (one
+      value a row, its seed count in the row key) carries that spread in its printed interval, whose half-width
+      h is t(k-1) * sd / sqrt(k) for a mean over k seeds: sqrt(2) * h is allowed (the same rule for the same k;
+      for a Fisher-z or clipped interval, (hi - lo) / 2 stands for h); with a single committed seed and no
+      interval there is no spread and ONE_SEED_RELATIVE of the committed value is allowed instead;
   deterministic numbers (everything else): a float tolerance, FLOAT_RTOL relative (FLOAT_ATOL absolute near 0);
   timings (TIMING_FOLDERS, TIMING_COLUMNS): not compared, they depend on the machine and its load.
 checks.csv is compared by verdict: a claim whose verdict changes is reported with both values beside the paper's.
@@ -56,19 +59,21 @@ UNDEFINED = ("", None, "undefined", "nan", "-")  # cells of such a column that h
 INTERVAL = re.compile(r"^\s*\S+\s*\[\s*\S+\s*,\s*\S+\s*\]\s*$")
 
 
-def _text_numbers(column: str, text: str) -> list[tuple[str, float, float]]:
-    """(column name, value, resolution) of each number in a measured-text cell: "X", "X low", "X high" for a mean
-    and interval, "X low", "X high" for an interval alone, "X[i]" for a list. The resolution is one unit of the
-    last printed digit: two roundings of nearly equal values can differ by that much."""
+def _text_numbers(column: str, text: str) -> list[tuple[str, float, float, float | None]]:
+    """(column name, value, resolution, interval half-width) of each number in a measured-text cell: "X", "X low",
+    "X high" for a mean and interval, "X low", "X high" for an interval alone, "X[i]" for a list (no interval:
+    None). The resolution is one unit of the last printed digit: two roundings of nearly equal values can differ by
+    that much."""
     found = [(float(m.group(0)), 10.0 ** (int(m.group(2) or 0) - len(m.group(1) or "")))
              for m in NUMBER.finditer(text)]
+    half = None
     if INTERVAL.match(text) and len(found) == 3:
-        names = [column, f"{column} low", f"{column} high"]
+        names, half = [column, f"{column} low", f"{column} high"], (found[2][0] - found[1][0]) / 2
     elif text.strip().startswith("[") and len(found) == 2:
-        names = [f"{column} low", f"{column} high"]
+        names, half = [f"{column} low", f"{column} high"], (found[1][0] - found[0][0]) / 2
     else:
         names = [f"{column}[{i}]" for i in range(len(found))]
-    return [(name, value, resolution) for name, (value, resolution) in zip(names, found)]
+    return [(name, value, resolution, half) for name, (value, resolution) in zip(names, found)]
 
 
 def read_table(path: Path, per_seed: bool = False) -> tuple[list[str], dict]:
@@ -94,26 +99,34 @@ def read_table(path: Path, per_seed: bool = False) -> tuple[list[str], dict]:
         seen[(base, seed)] = occurrence + 1
         key = base + (f" #{occurrence + 1}" if occurrence else "") + (f" | seed={seed}" if per_seed and seed else "")
         paper = row.get("paper", "")
-        numbers = [(column, _float(row[column]), 0.0) for column in floats if row[column] not in ("", None)]
+        numbers = [(column, _float(row[column]), 0.0, None) for column in floats if row[column] not in ("", None)]
         numbers += [number for column in measured for number in _text_numbers(column, row[column] or "")]
-        for column, value, resolution in numbers:
+        for column, value, resolution, half in numbers:
             if value is not None:
                 # float cells come with resolution 0, numbers from text with one unit of their last digit (> 0)
                 cell = cells.setdefault((key, column), {"values": [], "paper": paper, "resolution": 0.0,
-                                                        "from_text": resolution > 0})
+                                                        "from_text": resolution > 0, "interval_half": half})
                 cell["values"].append(value)
                 cell["resolution"] = max(cell["resolution"], resolution)
+                if half is None or cell["interval_half"] is None:
+                    cell["interval_half"] = None  # a value without its interval: the seed rules
+                else:
+                    cell["interval_half"] = max(cell["interval_half"], half)
     return columns, cells
 
 
-def tolerance(committed: list[float], rerun_count: int, trained: bool, per_seed: bool = False
-              ) -> tuple[float, str]:
-    """(allowed |difference of means|, the rule's name) for one number."""
+def tolerance(committed: list[float], rerun_count: int, trained: bool, per_seed: bool = False,
+              interval_half: float | None = None) -> tuple[float, str]:
+    """(allowed |difference of means|, the rule's name) for one number; `interval_half`: the half-width of the
+    committed interval printed with it (a summary over seeds), if any."""
     old = np.asarray(committed, dtype=float)
     if per_seed and trained:
         return FLOAT_ATOL + PINNED_RTOL * abs(float(old.mean())), f"per seed, rtol {PINNED_RTOL:g}"
     if not trained:
         return FLOAT_ATOL + FLOAT_RTOL * abs(float(old.mean())), f"float rtol {FLOAT_RTOL:g}"
+    if len(old) < 2 and interval_half is not None:
+        # h = t(k-1) sd / sqrt(k); the difference of two means over k seeds each: t(k-1) sd sqrt(2 / k) = sqrt(2) h
+        return float(np.sqrt(2.0) * interval_half) + FLOAT_ATOL, "printed interval: sqrt(2) x half-width"
     if len(old) < 2:
         return ONE_SEED_RELATIVE * abs(float(old[0])) + FLOAT_ATOL, f"one seed: {ONE_SEED_RELATIVE:.0%} relative"
     half = stats.t.ppf(0.975, len(old) - 1) * old.std(ddof=1) * np.sqrt(1 / len(old) + 1 / max(rerun_count, 1))
@@ -145,7 +158,7 @@ def compare_table(experiment: str, name: str, committed: Path, rerun: Path, per_
         if np.isnan(before) and np.isnan(after):  # undefined in both (an empty group, a '-' paper cell): the same
             continue
         allowed, rule = tolerance(cell["values"], len(new[(key, column)]["values"]), trained or cell["from_text"],
-                                  per_seed)
+                                  per_seed, cell["interval_half"])
         resolution = max(cell["resolution"], new[(key, column)]["resolution"])
         if resolution:
             allowed, rule = allowed + resolution, f"{rule}, + {resolution:g} (printed digits)"
@@ -217,8 +230,9 @@ def compare_folders(committed: Path, rerun: Path, folders: list[str], per_seed: 
 
 
 NOTE = ("Tolerances: experiments/regression.py (the committed seed interval for trained numbers, one seed: 5% "
-        "relative; numbers written as text count as trained, plus one unit of their last printed digit; float rtol "
-        "1e-6 for deterministic ones; timings are not compared).")
+        "relative; numbers written as text count as trained, plus one unit of their last printed digit, and a mean "
+        "or bound printed with its interval may move by sqrt(2) x the committed half-width; float rtol 1e-6 for "
+        "deterministic ones; timings are not compared).")
 
 
 def report(compared: int, moved: list[dict], what: str, stem: Path | None = None) -> str:

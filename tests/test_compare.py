@@ -148,19 +148,44 @@ def test_intervals_written_as_text_are_numbers_not_row_keys(tmp_path):
     # One unit in the last printed digit is rounding (79.325 either side of the cut): not moved.
     count, rows = moved(tmp_path, "b", old, [{**old[0], "top1": "79.33 [77.22, 81.42]"}, old[1]])
     assert rows == []
-    # They summarise trained runs: one value a row, so the one-seed rule (5% relative) plus 0.01. A low bound moved
-    # by 2.22 stays within 3.87; moved by 5.00, it is reported, named by its row and its part of the interval.
-    assert moved(tmp_path, "c", old, [{**old[0], "top1": "79.32 [75.00, 81.42]"}, old[1]])[1] == []
+    # They summarise trained runs, one value a row: a mean or bound printed with its interval may move by
+    # sqrt(2) x the committed half-width (2.10 here: 2.970) plus 0.01. A low bound moved by 2.22 stays within it;
+    # moved by 5.00, it is reported, named by its row and its part of the interval.
+    assert moved(tmp_path, "c", old, [{**old[0], "top1": "79.32 [75.10, 81.42]"}, old[1]])[1] == []
     _, rows = moved(tmp_path, "d", old, [{**old[0], "top1": "79.32 [72.22, 81.42]"}, old[1]])
     assert [(r["row"], r["column"], r["status"]) for r in rows] == [("method=CE", "top1 low", "moved")]
     assert rows[0]["difference"] == pytest.approx(-5.0) and rows[0]["tolerance"] == pytest.approx(
-        0.05 * 77.22 + 1e-9 + 0.01)
+        2 ** 0.5 * 2.10 + 1e-9 + 0.01)
+    # The committed interval's width, not the rerun's and not 5% of the value (3.97): a mean moved by 3.50 is
+    # reported even when the rerun prints a wide interval.
+    _, rows = moved(tmp_path, "g", old, [{**old[0], "top1": "75.82 [60.00, 90.00]"}, old[1]])
+    assert ("method=CE", "top1") in [(r["row"], r["column"]) for r in rows]
+    # A per-class list has no interval: the one-seed rule (5% relative).
     _, rows = moved(tmp_path, "e", old, [old[0], {**old[1], "per_class": "75.33 80.00"}])
     assert [(r["row"], r["column"]) for r in rows] == [("method=DSB-CE", "per_class[1]")]
+    assert rows[0]["tolerance"] == pytest.approx(0.05 * 94.67 + 1e-9 + 0.01)
     # Across machine kinds (trained tables left out) they are not compared at all.
     write(tmp_path / "new" / "f" / "t.csv", [{**old[0], "top1": "1.00 [0.00, 2.00]"}, old[1]])
     write(tmp_path / "old" / "f" / "t.csv", old)
     assert regression.compare_folders(tmp_path / "old", tmp_path / "new", ["f"], trained_tables=False) == (0, [])
+
+
+def test_a_difference_near_zero_is_judged_by_its_interval_not_by_its_size(tmp_path):
+    # "+0.25 [-3.13, +3.62]" (a paired difference over 5 seeds): 5% of 0.25 would allow 0.0125; its interval's
+    # half-width 3.375 gives 4.773. A move to +1.25 is within; to +5.25 it is not. An interval alone ("[lo, hi]")
+    # gives its bounds the same rule.
+    old = [{"pair": "DSB minus CE", "difference": "+0.25 [-3.13, +3.62]", "agreement": "[0.34, 0.65]", "seeds": 5}]
+    assert moved(tmp_path, "a", old, [{**old[0], "difference": "+1.25 [-2.13, +4.62]"}])[1] == []
+    _, rows = moved(tmp_path, "b", old, [{**old[0], "difference": "+5.25 [+1.87, +8.62]"}])
+    assert sorted(r["column"] for r in rows) == ["difference", "difference high", "difference low"]
+    assert rows[0]["tolerance"] == pytest.approx(2 ** 0.5 * 3.375 + 1e-9 + 0.01)
+    assert rows[0]["rule"].startswith("printed interval")
+    assert moved(tmp_path, "c", old, [{**old[0], "agreement": "[0.49, 0.80]"}])[1] == []  # 0.15 <= 0.229
+    _, rows = moved(tmp_path, "d", old, [{**old[0], "agreement": "[0.64, 0.95]"}])
+    assert sorted(r["column"] for r in rows) == ["agreement high", "agreement low"]
+    # The seed count is part of the row: a summary over other seeds is another row, not a moved number.
+    _, rows = moved(tmp_path, "e", old, [{**old[0], "seeds": 3}])
+    assert {r["status"] for r in rows} == {"missing in rerun", "new in rerun"}
 
 
 def test_identifiers_with_decimals_stay_row_keys(tmp_path):
