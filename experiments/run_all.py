@@ -27,7 +27,8 @@ sys.path.insert(0, str(ROOT))
 
 from semscale.report import atomic_write_bytes, atomic_write_text, git_commit, markdown_table  # noqa: E402
 
-# (script, what it reproduces, quick-profile budget in minutes)
+# (script, what it reproduces, quick-profile budget in minutes: about the minutes measured alone on a 2-core VM,
+#  results/timing/quick_run_empty_cache.md; lt_classification 25.2 and bench_dsb 8.6 there)
 EXPERIMENTS = [
     ("stanford", "App. C, Fig. 6: scaled point clouds; ranking vs the scale s", 2),
     ("radar", "Fig. 7, App. D.4: S and N per class", 2),
@@ -36,14 +37,14 @@ EXPERIMENTS = [
     ("class_bias", "Figs. 3-4, Table 7: class-wise accuracy against S", 8),
     ("hierarchy", "App. K, Table 12: can S capture the class hierarchy?", 4),
     ("data_tools", "App. I: pizza selection and the data-collection stopping rule", 4),
-    ("lt_classification", "Sec. 5.1, Table 2, Figs. 17-18: the loss rows with and without DSB on long-tailed data", 20),
+    ("lt_classification", "Sec. 5.1, Table 2, Figs. 17-18: the loss rows with and without DSB on long-tailed data", 27),
     ("balanced_classification", "Sec. 5.2, Table 3, Fig. 19: CE against DSB-CE across backbones on balanced data", 14),
     ("warmup_epochs", "Sec. 4.2, Fig. 5: the stage-2 length n does not hurt", 7),
     ("metric_learning", "Sec. 5.3, Tables 4, 5, 8, 9: NormSoftmax and SoftTriple with CB and DSB", 12),
     ("generalized_long_tail", "App. H.3, Table 11: CLT / GLT / ALT with and without DSB", 8),
     ("medical", "App. D.6, Figs. 10-12: OIA-ODIR and OIA-ODIR-B (the user's data; not embedded)", 1),
     ("remote_sensing", "App. D.7, Figs. 14-15: RSSCN7 and NWPU-RESISC45 (the user's data; not embedded)", 1),
-    ("bench_dsb", "App. F.2, Table 10: speed and memory of the dynamic framework", 6),
+    ("bench_dsb", "App. F.2, Table 10: speed and memory of the dynamic framework", 9),
 ]
 
 
