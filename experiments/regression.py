@@ -37,6 +37,8 @@ TIMING_COLUMNS = ("it_per_s", "it/s", "seconds", "ms/step")  # a timing column i
 # Tables from trained models that have no seed column (one model, or a summary over seeds).
 TRAINED = {("hierarchy", "table12"), ("class_bias", "weak_class_agreement"), ("pearson", "table1"),
            ("lt_classification", "gains"), ("generalized_long_tail", "dsb_pairs"), ("metric_learning", "pairs")}
+# Columns of words that are measured results, not part of a row's identity (compared as text, like a verdict).
+OUTCOME_TEXT = {("class_bias", "weak_class_agreement"): ("most often weakest",)}
 COLUMNS = ["experiment", "table", "row", "column", "committed", "rerun", "difference", "tolerance", "rule", "paper",
            "status"]
 
@@ -76,22 +78,24 @@ def _text_numbers(column: str, text: str) -> list[tuple[str, float, float, float
     return [(name, value, resolution, half) for name, (value, resolution) in zip(names, found)]
 
 
-def read_table(path: Path, per_seed: bool = False) -> tuple[list[str], dict]:
-    """The CSV's columns and {(row key, column): {"values": [over seeds], "paper": ..., "resolution": ...}} of its
+def read_table(path: Path, per_seed: bool = False, outcomes: tuple = ()) -> tuple[list[str], dict, dict]:
+    """The CSV's columns, {(row key, column): {"values": [over seeds], "paper": ..., "resolution": ...}} of its
     float cells and of the numbers in its measured-text cells (with per_seed, the seed is part of the row key and
-    each list has one value). A row is identified by its other cells: an interval that moves is a moved number,
-    not a missing row and a new one."""
+    each list has one value), and {(row key, column): text} of its `outcomes` columns (words that are results).
+    A row is identified by its other cells: an interval that moves is a moved number, not a missing row and a new
+    one."""
     with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle))
     if not rows:
-        return [], {}
+        return [], {}, {}
     columns = list(rows[0])
     timings = [c for c in columns if any(part in c for part in TIMING_COLUMNS)]
     floats = [c for c in columns if c not in timings and c != "seed" and any(_float(r[c]) is not None for r in rows)]
     measured = [c for c in columns if c not in floats and c not in timings and c not in ("seed", "paper")
                 and any(r[c] for r in rows) and all(r[c] in UNDEFINED or MEASURED_TEXT.match(r[c]) for r in rows)]
-    keys = [c for c in columns if c not in floats and c not in measured and c not in timings and c != "seed"]
-    cells, seen = {}, {}
+    keys = [c for c in columns if c not in floats and c not in measured and c not in timings and c != "seed"
+            and c not in outcomes]
+    cells, texts, seen = {}, {}, {}
     for row in rows:
         base = " | ".join(f"{k}={row[k]}" for k in keys)
         seed = row.get("seed", "")
@@ -99,6 +103,7 @@ def read_table(path: Path, per_seed: bool = False) -> tuple[list[str], dict]:
         seen[(base, seed)] = occurrence + 1
         key = base + (f" #{occurrence + 1}" if occurrence else "") + (f" | seed={seed}" if per_seed and seed else "")
         paper = row.get("paper", "")
+        texts.update({(key, column): row[column] for column in outcomes if column in row})
         numbers = [(column, _float(row[column]), 0.0, None) for column in floats if row[column] not in ("", None)]
         numbers += [number for column in measured for number in _text_numbers(column, row[column] or "")]
         for column, value, resolution, half in numbers:
@@ -112,7 +117,7 @@ def read_table(path: Path, per_seed: bool = False) -> tuple[list[str], dict]:
                     cell["interval_half"] = None  # a value without its interval: the seed rules
                 else:
                     cell["interval_half"] = max(cell["interval_half"], half)
-    return columns, cells
+    return columns, cells, texts
 
 
 def tolerance(committed: list[float], rerun_count: int, trained: bool, per_seed: bool = False,
@@ -137,12 +142,19 @@ def compare_table(experiment: str, name: str, committed: Path, rerun: Path, per_
                   trained_tables: bool = True) -> tuple[int, list[dict]]:
     """(numbers compared, rows for every number that moved beyond its tolerance or went missing); a trained table
     counts as (0, []) when trained_tables is False."""
-    old_columns, old = read_table(committed, per_seed)
+    outcomes = OUTCOME_TEXT.get((experiment, name), ())
+    old_columns, old, old_texts = read_table(committed, per_seed, outcomes)
     trained = "seed" in old_columns or (experiment, name) in TRAINED
     if trained and not trained_tables:
         return 0, []
-    _, new = read_table(rerun, per_seed)
+    _, new, new_texts = read_table(rerun, per_seed, outcomes)
     moved, compared = [], 0
+    for (key, column), text in old_texts.items():
+        compared += 1
+        if new_texts.get((key, column), text) != text:
+            moved.append({"experiment": experiment, "table": name, "row": key, "column": column, "paper": "",
+                          "committed": text, "rerun": new_texts[(key, column)], "difference": "", "tolerance": "",
+                          "rule": "same text", "status": "text changed"})
     for (key, column), cell in old.items():
         # Intervals and per-class lists written as text summarise trained runs (every such table in results/
         # does): the trained rule, and across machine kinds (trained_tables False) they are not compared.

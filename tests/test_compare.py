@@ -207,3 +207,16 @@ def test_two_results_folders_on_disk_compare_from_the_command_line(tmp_path):
     rows = list(csv.DictReader(open(tmp_path / "COMPARE.csv")))
     assert [(r["experiment"], r["row"], r["column"], r["status"]) for r in rows] == [("a", "k=x", "v", "moved")]
     assert (tmp_path / "COMPARE.md").read_text().startswith("# old vs new")
+
+
+def test_words_that_are_results_are_compared_as_text_not_used_as_row_keys(tmp_path):
+    # class_bias's weak-class agreement names the most often weakest classes: a result. A rerun that names other
+    # classes changed that result; its row (the set) is the same row, and its numbers are compared as numbers.
+    old = [{"set": "lt1", "runs": 6, "mean Jaccard of weakest 3": "0.7333333333333333", "95% interval": "[0.56, 1.00]",
+            "most often weakest": "Pullover, Shirt, Dress"}]
+    new = [{**old[0], "mean Jaccard of weakest 3": "0.7333333333333333", "most often weakest": "Shirt, Pullover, Coat"}]
+    count, rows = moved(tmp_path, "class_bias", old, new, table="weak_class_agreement")
+    assert count == 4  # the mean, the two bounds and the names
+    assert [(r["row"], r["column"], r["committed"], r["rerun"], r["status"]) for r in rows] == [
+        ("set=lt1 | runs=6", "most often weakest", "Pullover, Shirt, Dress", "Shirt, Pullover, Coat", "text changed")]
+    assert moved(tmp_path, "class_bias", old, [dict(old[0])], table="weak_class_agreement") == (4, [])
