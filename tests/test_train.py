@@ -59,7 +59,7 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
 def test_checkpoint_of_another_config_is_refused(tmp_path):
     train, test = load_dataset("digits", "train"), load_dataset("digits", "test")
     train_and_evaluate(TrainConfig(**{**TINY, "epochs": 1}), train, test, tmp_path / "c.pt", progress=False)
-    with pytest.raises(ValueError, match=r"differs in \['lr'\]"):
+    with pytest.raises(ValueError, match=r"differs in \['lr'\]: lr: 0.01 there, 0.5 here"):
         train_and_evaluate(TrainConfig(**{**TINY, "epochs": 1, "lr": 0.5}), train, test, tmp_path / "c.pt",
                            progress=False)
 

@@ -36,9 +36,12 @@ def load_checkpoint(trainer, path: Path) -> None:
     """Restore `trainer` from `path`; a checkpoint of another config is refused, naming the fields that differ."""
     state = torch.load(path, map_location="cpu", weights_only=False)
     if state["config_key"] != trainer.config.key():
-        changed = [k for k, v in asdict(trainer.config).items() if state["config"].get(k, v) != v]
-        raise ValueError(f"{path}: checkpoint of a different config (differs in {changed}); "
-                         "delete it or use another checkpoint path")
+        changed = {k: (state["config"].get(k, v), v) for k, v in asdict(trainer.config).items()
+                   if state["config"].get(k, v) != v}
+        what = ", ".join(f"{k}: {old!r} there, {new!r} here" for k, (old, new) in changed.items())
+        # Not even epochs may change: the learning-rate schedule and the DSB stages depend on them.
+        raise ValueError(f"{path}: checkpoint of a different config (differs in {list(changed)}: {what}); "
+                         "a run resumes only with its own config: delete it or use another checkpoint path")
     trainer.network.load_state_dict(state["model"])
     trainer.criterion.load_state_dict(state["criterion"])
     if state.get("backbone_frozen"):  # a method's second stage: its optimizer holds the method's parameters only
