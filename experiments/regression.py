@@ -14,6 +14,7 @@ written as text, such as "79.32 [77.22, 81.42]", aside) and a number by its row 
   deterministic numbers (everything else): a float tolerance, FLOAT_RTOL relative (FLOAT_ATOL absolute near 0);
   timings (TIMING_FOLDERS, TIMING_COLUMNS): not compared, they depend on the machine and its load.
 checks.csv is compared by verdict: a claim whose verdict changes is reported with both values beside the paper's.
+Words that are results (OUTCOME_TEXT: class_bias's most often weakest classes) are compared as text, like verdicts.
 
 per_seed=True (the pinned smoke outputs, tests/pinned/): each seed's number is compared on its own with
 PINNED_RTOL. Training is deterministic on one machine kind, and a smoke run's two seeds are too few for a seed
