@@ -144,9 +144,8 @@ def gain(baseline, method) -> tuple[float, float, float]:
 def gain_contrast(baseline: dict, method: dict, group: str = "tail", other: str = "head") -> tuple[float, float, float]:
     """(group gain - other gain) over paired seeds: the 'tail gain is the largest' claim (Sec. 5.1) per comparison.
     baseline / method: {group: per-seed accuracies}. Differences of two gains lie in -200..200."""
-    per_seed = (np.asarray(method[group]) - np.asarray(baseline[group])) \
-        - (np.asarray(method[other]) - np.asarray(baseline[other]))
-    return mean_interval(per_seed, bounds=(-200.0, 200.0))
+    gains = {g: np.asarray(method[g]) - np.asarray(baseline[g]) for g in (group, other)}
+    return paired_difference(gains[other], gains[group], span=200.0)
 
 
 def paper_difference(method_row: str, baseline_row: str, column: str) -> tuple[float, str]:
