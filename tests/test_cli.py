@@ -43,6 +43,28 @@ def test_bad_input_is_one_clear_line(tmp_path, capsys):
     assert "missing array(s) ['features', 'labels']" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("arrays, expected", [
+    ({"features": np.ones((4, 2)), "labels": np.zeros(3, int)}, "bad.npz array 'labels': 3 labels for 4 samples"),
+    ({"features": np.array([[0.0, 1], [np.nan, 2]]), "labels": np.zeros(2, int)},
+     "bad.npz array 'features': 1 row(s) contain NaN"),
+    ({"features": np.eye(3), "labels": np.arange(3), "class_names": np.array(["a", "b"])},
+     "bad.npz array 'labels': label 2 has no name ('class_names' holds 2)"),
+])
+def test_bad_feature_file_names_the_file_and_array(tmp_path, capsys, arrays, expected):
+    np.savez(tmp_path / "bad.npz", **arrays)
+    assert main(["measure", str(tmp_path / "bad.npz"), "--out", str(tmp_path / "o"), "--no-plot"]) == 2
+    assert expected in capsys.readouterr().err
+
+
+def test_npy_features_with_a_missing_or_short_labels_file(tmp_path, capsys):
+    np.save(tmp_path / "f.npy", np.eye(4))
+    np.save(tmp_path / "l.npy", np.arange(3))
+    for labels, expected in (("l.npy", "l.npy: 3 labels for 4 samples"), ("none.npy", "none.npy: no such file")):
+        args = ["measure", str(tmp_path / "f.npy"), "--labels", str(tmp_path / labels), "--out", str(tmp_path / "o")]
+        assert main(args) == 2
+        assert f"--labels {tmp_path / expected}" in capsys.readouterr().err
+
+
 def test_train_command_dsb_on_digits(tmp_path, capsys):
     out = tmp_path / "metrics.json"
     args = ["train", "digits", "--weighting", "dsb", "--epochs", "2", "--warmup-epochs", "1", "--batch-size", "128",

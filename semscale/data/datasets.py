@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..validation import check_features, check_labels
 from .base import DatasetNotFound, LabelledDataset
 from .paths import data_roots, download_root
 from .registry import register
@@ -252,9 +253,23 @@ def load_features_file(path, labels_path=None, features_key: str = "features", l
                 raise ValueError(f"{path}: missing array(s) {missing}; it holds {archive.files}. "
                                  "Name them with --features-key / --labels-key")
             names = [str(n) for n in archive["class_names"]] if "class_names" in archive.files else None
-            return archive[features_key], archive[labels_key], names
+            return _checked_file_arrays(archive[features_key], archive[labels_key], names,
+                                        f"{path} array '{features_key}'", f"{path} array '{labels_key}'")
     if path.suffix == ".npy":
         if labels_path is None:
             raise ValueError(f"{path}: an .npy holds only features; give the labels with --labels FILE.npy")
-        return np.load(path, allow_pickle=False), np.load(labels_path, allow_pickle=False), None
+        if not Path(labels_path).exists():
+            raise FileNotFoundError(f"--labels {labels_path}: no such file")
+        return _checked_file_arrays(np.load(path, allow_pickle=False), np.load(labels_path, allow_pickle=False),
+                                    None, str(path), f"--labels {labels_path}")
     raise ValueError(f"{path}: expected an .npz or .npy file")
+
+
+def _checked_file_arrays(features, labels, names, features_source: str, labels_source: str):
+    """The arrays of a features file, checked with the file (and array) at fault named in the error."""
+    features = check_features(features, features_source)
+    labels = check_labels(labels, num_samples=len(features), name=labels_source)
+    if names is not None and len(labels) and len(names) <= labels.max():
+        raise ValueError(f"{labels_source}: label {int(labels.max())} has no name ('class_names' holds {len(names)}); "
+                         "give one name per class")
+    return features, labels, names
