@@ -53,9 +53,11 @@ def test_resume_after_a_stop_trains_as_an_uninterrupted_run(monkeypatch, tmp_pat
 
 @pytest.mark.parametrize("name", ["dsb", "dsb1"])
 def test_resume_when_a_step_leaves_classes_untouched(monkeypatch, tmp_path, name):
-    """Six classes and batches of 2: each step enqueues and dequeues at most four classes, so the others' scales
-    and centre distances must come back from the checkpoint, not from a recomputation."""
-    counts, batch = (5,) * 6, 2
+    """Twelve classes and batches of 2: each step enqueues and dequeues at most four classes, too few for the pool
+    to recompute every centre distance (it does when the touched classes' new and old centres are at least as many
+    as the present classes: 2 x 4 < 12), so the others' scales and distance sums must come back from the
+    checkpoint."""
+    counts, batch = (5,) * 12, 2
     steps_per_epoch = sum(counts) // batch
     cfg = config(name, batch_size=batch)
     straight, straight_spies = make_trainer(monkeypatch, cfg, counts=counts)
