@@ -80,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "this max/min count ratio (default: the whole training split)")
     t.add_argument("--checkpoint", default=None, help="checkpoint file: written every epoch, resumed from")
     t.add_argument("--test-folder", default=None, help="ImageFolder for evaluation when TARGET is a folder")
+    t.add_argument("--mode", choices=["RGB", "L"], default=None, help="TARGET a folder: decode its images (and the "
+                   "test folder's) as colour or grey (default: the training folder's majority)")
     t.add_argument("--data-dir", default=None, help="folder searched first for datasets")
     t.add_argument("--out", default=None, help="metrics JSON (rank 0 only)")
     t.add_argument("--log", default=None, help="per-epoch CSV log (loss, lr, it/s, img/s, re-weighting share, test "
@@ -235,10 +237,15 @@ def cmd_train(args) -> int:
 
     config = resolve_config(args)
     if Path(args.target).is_dir():
-        train = load_image_folder(args.target)
         if not args.test_folder:
             raise ValueError("--test-folder: needed to evaluate when TARGET is a folder")
-        test = load_image_folder(args.test_folder)
+        if not config.image_size:
+            raise ValueError("--image-size: a folder's images are streamed from disk and batched at one size; give "
+                             "the side to resize them to (e.g. 32; 224 with --augment imagenet)")
+        # Streamed, not held in memory: peak memory does not grow with the folder. The test images are decoded in
+        # the training images' mode, so that their channels match the model's.
+        train = load_image_folder(args.target, mode=args.mode, in_memory=False)
+        test = load_image_folder(args.test_folder, mode=train.mode, in_memory=False)
     else:
         train = load_dataset(args.target, "train", root=args.data_dir)
         test = load_dataset(args.target, "test", root=args.data_dir)

@@ -76,3 +76,26 @@ def test_train_prints_config_and_logs_one_csv_row_per_epoch(tmp_path, capsys):
     assert float(rows[0]["lr"]) == 0.01 and float(rows[1]["lr"]) == pytest.approx(0.01 * 0.98)
     assert float(rows[-1]["top1"]) == metrics["top1"]  # the last row's test metrics are the final ones
     assert {"head", "middle", "tail", "macro_ap"} <= set(rows[0])
+
+
+def test_train_on_folders_streams_them_in_the_training_folders_mode(tmp_path, monkeypatch, capsys):
+    """A grey training folder and a colour test folder of other sizes: both streamed from disk at --image-size (never
+    stacked in memory), the test images decoded grey like the training ones, so the model's channels fit."""
+    import semscale.data.folders as folders
+    from miniature import make_image_folder
+
+    def stacked(*args, **kwargs):
+        raise AssertionError("a training folder was stacked in memory")
+
+    monkeypatch.setattr(folders, "stack_resized", stacked)
+    train = make_image_folder(tmp_path / "train", per_class=6, size=20, mode="L")
+    test = make_image_folder(tmp_path / "test", per_class=3, size=24, mode="RGB", seed=1)
+    out = tmp_path / "m.json"
+    args = ["train", str(train), "--test-folder", str(test), "--epochs", "1", "--width", "4", "--batch-size", "6",
+            "--workers", "0", "--threads", "1", "--out", str(out)]
+    assert main(args + ["--image-size", "16"]) == 0
+    assert len(json.load(open(out))["per_class"]) == 3
+    assert main(args) == 2  # no --image-size: one clear message, before any training
+    assert "--image-size: a folder's images are streamed" in capsys.readouterr().err
+    assert main(["train", str(train), "--image-size", "16"]) == 2
+    assert "--test-folder: needed" in capsys.readouterr().err
