@@ -33,7 +33,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from semscale.data import subset_with_counts  # noqa: E402
-from semscale.experiment import Experiment, paper_value  # noqa: E402
+from semscale.experiment import Experiment, paper_value, run_script  # noqa: E402
 from semscale.measure import measure_dataset  # noqa: E402
 from semscale.scales import SPLIT_NAMES, split_by_scale  # noqa: E402
 from semscale.stats import interval_text, mean_interval, paired_difference  # noqa: E402
@@ -269,4 +269,4 @@ def figures(exp, rows) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

@@ -40,7 +40,7 @@ from semscale.benchmark import BareLoop, interleaved, pool_at_scale, ratio_row, 
 from semscale.host_benchmark import allocator_run, reweighting_share  # noqa: E402
 from semscale.data import FileImageDataset, long_tailed_indices  # noqa: E402
 from semscale.device_pool import DeviceFeaturePool  # noqa: E402
-from semscale.experiment import Experiment  # noqa: E402
+from semscale.experiment import Experiment, run_script  # noqa: E402
 from semscale.pool import FeaturePool  # noqa: E402
 from semscale.models import TORCHVISION_BACKBONES  # noqa: E402
 from semscale.report import atomic_write_text  # noqa: E402
@@ -297,4 +297,4 @@ def share_rows(cfg) -> list:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

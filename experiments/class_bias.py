@@ -27,7 +27,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from scipy.stats import bootstrap  # noqa: E402
 
-from semscale.experiment import Experiment  # noqa: E402
+from semscale.experiment import Experiment, run_script  # noqa: E402
 from semscale.measure import measure_dataset  # noqa: E402
 from semscale.sets import named_set  # noqa: E402
 from semscale.stats import mean_interval, pearson, share_interval  # noqa: E402
@@ -176,4 +176,4 @@ def closeness(exp, cfg, accuracy, scales, tag: str = ""):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

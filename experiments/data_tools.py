@@ -18,7 +18,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from semscale.experiment import Experiment  # noqa: E402
+from semscale.experiment import Experiment, run_script  # noqa: E402
 from semscale.sample_space import sample_vectors  # noqa: E402
 from semscale.selection import collection_curve, pizza_subset  # noqa: E402
 from semscale.stats import mean_interval  # noqa: E402
@@ -95,4 +95,4 @@ def stopping(exp, cfg, data, vectors, members):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

@@ -27,7 +27,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from semscale.data.attribute_long_tail import PROTOCOLS, attribute_long_tailed_benchmark  # noqa: E402
-from semscale.experiment import Experiment, paper_value  # noqa: E402
+from semscale.experiment import Experiment, paper_value, run_script  # noqa: E402
 from semscale.stats import interval_text, mean_interval, paired_difference  # noqa: E402
 
 TRAIN_KEYS = ("backbone", "width", "epochs", "batch_size", "optimizer", "lr", "momentum", "schedule", "lr_gamma",
@@ -185,4 +185,4 @@ def figure(exp, rows, protocols) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from semscale.experiment import Experiment  # noqa: E402
+from semscale.experiment import Experiment, run_script  # noqa: E402
 from semscale.features import extract_features  # noqa: E402
 from semscale.volume import volume  # noqa: E402
 
@@ -67,4 +67,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

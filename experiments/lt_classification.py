@@ -28,7 +28,7 @@ import seaborn as sns  # noqa: E402
 
 from semscale import report  # noqa: E402
 from semscale.data import long_tailed_indices  # noqa: E402
-from semscale.experiment import Experiment, paper_value  # noqa: E402
+from semscale.experiment import Experiment, paper_value, run_script  # noqa: E402
 from semscale.scales import split_terciles  # noqa: E402
 from semscale.stats import interval_text, mean_interval, paired_difference  # noqa: E402
 from semscale.train import TrainConfig  # noqa: E402
@@ -303,4 +303,4 @@ def _slug(text: str) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

@@ -29,7 +29,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from semscale.data import nested_subsets  # noqa: E402
-from semscale.experiment import Experiment  # noqa: E402
+from semscale.experiment import Experiment, run_script  # noqa: E402
 from semscale.measure import measure_dataset  # noqa: E402
 from semscale.stats import correlation_interval, mean_interval, partial_correlation, pearson  # noqa: E402
 
@@ -158,4 +158,4 @@ def plot(exp, panels):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

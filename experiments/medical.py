@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from semscale.experiment import Experiment  # noqa: E402
+from semscale.experiment import Experiment, run_script  # noqa: E402
 from semscale.stats import interval_text, mean_interval, paired_difference  # noqa: E402
 
 TRAIN_KEYS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "schedule", "weight_decay", "device", "amp",
@@ -176,4 +176,4 @@ def _ci(values) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

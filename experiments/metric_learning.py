@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 
 from semscale.data.builders import subset_with_counts  # noqa: E402
 from semscale.data.metric_splits import class_range_split, long_tailed_train  # noqa: E402
-from semscale.experiment import Experiment, paper_value  # noqa: E402
+from semscale.experiment import Experiment, paper_value, run_script  # noqa: E402
 from semscale.stats import interval_text, judge, mean_interval, paired_difference  # noqa: E402
 
 LABELS = {("nsm", "none"): "NormSoftmax", ("nsm", "cb"): "CB-NSM", ("nsm", "dsb"): "DSB-NSM",
@@ -278,4 +278,4 @@ def figure(exp, pairs) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

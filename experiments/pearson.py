@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from semscale.experiment import Experiment  # noqa: E402
+from semscale.experiment import Experiment, run_script  # noqa: E402
 from semscale.measure import measure_dataset  # noqa: E402
 from semscale.scales import effective_number  # noqa: E402
 from semscale.sets import named_set  # noqa: E402
@@ -161,4 +161,4 @@ def _claim_alpha(cfg, kind):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

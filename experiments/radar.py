@@ -16,7 +16,7 @@ import matplotlib  # noqa: E402
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from semscale.experiment import Experiment  # noqa: E402
+from semscale.experiment import Experiment, run_script  # noqa: E402
 from semscale.measure import COLUMNS, measure_dataset  # noqa: E402
 from semscale.report import radar_figure  # noqa: E402
 from semscale.sets import named_set  # noqa: E402
@@ -49,4 +49,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

@@ -16,7 +16,7 @@ import numpy as np  # noqa: E402
 from scipy.stats import kendalltau  # noqa: E402
 
 from semscale.data import load_point_cloud  # noqa: E402
-from semscale.experiment import Experiment  # noqa: E402
+from semscale.experiment import Experiment, run_script  # noqa: E402
 from semscale.sample_space import sample_vectors  # noqa: E402
 from semscale.volume import class_volumes, volume  # noqa: E402
 
@@ -88,4 +88,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

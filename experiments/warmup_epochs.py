@@ -22,7 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from semscale.data import long_tailed_indices  # noqa: E402
-from semscale.experiment import Experiment  # noqa: E402
+from semscale.experiment import Experiment, run_script  # noqa: E402
 from semscale.stats import interval_text, mean_interval, paired_difference  # noqa: E402
 
 TRAIN_KEYS = ("backbone", "width", "epochs", "batch_size", "optimizer", "lr", "schedule", "lr_gamma", "alpha",
@@ -159,4 +159,4 @@ def _ci(values, bounded=False) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_script(main))

@@ -273,3 +273,16 @@ class Experiment:
         table = measure(features, train_set.labels, train_set.num_classes, train_set.classes, alpha=alpha,
                         name=train_set.name, space="feature")
         return {"metrics": metrics, "feature_table": table}
+
+
+def run_script(main) -> int:
+    """An experiment script's entry point (`sys.exit(run_script(main))`): its main(), where a dataset that is missing
+    or malformed on disk, the user's to fix, ends with the loader's message (the folders searched, the line at fault)
+    and exit status 2 instead of a traceback. Any other error keeps its traceback: it is ours."""
+    from .data.base import DatasetLayoutError, DatasetNotFound
+
+    try:
+        return main()
+    except (DatasetNotFound, DatasetLayoutError) as error:
+        print(f"{Path(sys.argv[0]).name}: error: {error}", file=sys.stderr)
+        return 2

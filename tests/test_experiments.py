@@ -95,6 +95,33 @@ def test_unknown_override_is_refused():
     assert run.returncode != 0 and "not a setting of stanford" in run.stderr
 
 
+def test_a_missing_dataset_ends_a_script_with_its_message_not_a_traceback(tmp_path):
+    run = subprocess.run([sys.executable, str(ROOT / "experiments" / "lt_classification.py"), "--profile", "paper",
+                          "--data-dir", str(tmp_path), "--out", str(tmp_path / "out")], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.startswith("lt_classification.py: error: dataset 'imagenet-lt' not found: looked for "
+                                 "ImageNet_LT_train.txt in:\n  " + str(tmp_path / "ImageNet_LT"))
+    assert "Traceback" not in run.stderr and not (tmp_path / "out").exists()
+
+
+def test_run_script_shows_only_the_users_faults_without_a_traceback(capsys):
+    from semscale.data.base import DatasetLayoutError
+    from semscale.experiment import run_script
+
+    def bad_list():
+        raise DatasetLayoutError("ImageNet_LT_train.txt line 3: label 1000 is out of range")
+
+    def our_bug():
+        raise ValueError("a bug of ours")
+
+    assert run_script(lambda: 0) == 0
+    assert run_script(bad_list) == 2
+    assert "error: ImageNet_LT_train.txt line 3: label 1000" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="a bug of ours"):
+        run_script(our_bug)
+
+
 def test_print_config_merges_common_profile_and_nested_overrides():
     import yaml
 
