@@ -157,6 +157,22 @@ def update_readme(provenance: str, summary: str, outcomes: list[dict]) -> None:
     atomic_write_text(readme, text[:start] + block + text[end:])
 
 
+def failure_line(name: str, stderr: str) -> str:
+    """What a failed script said, on one line: its own 'NAME.py: error: ...' message (run_script's, for a dataset
+    missing or malformed on disk) with the indented lines after it (the folders searched), else the last line (a
+    traceback's exception)."""
+    lines = stderr.strip().splitlines() or ["?"]
+    own = [i for i, line in enumerate(lines) if line.startswith(f"{name}.py: error: ")]
+    if not own:
+        return lines[-1]
+    first, listed = own[-1], []
+    for line in lines[own[-1] + 1:]:
+        if not line.startswith("  "):
+            break
+        listed.append(line.strip())
+    return " ".join([lines[first], ", ".join(listed)]) if listed else lines[first]
+
+
 def run_experiments(selected, results: Path, profile: str, env=None) -> list[dict]:
     """Run the selected experiments into results/<folder>; an outcome (status, checks, record) for every experiment."""
     outcomes = []
@@ -172,7 +188,7 @@ def run_experiments(selected, results: Path, profile: str, env=None) -> list[dic
                                  text=True, env=env)
             outcome["seconds"] = time.time() - started
             if run.returncode != 0:
-                outcome["status"], outcome["error"] = "failed", (run.stderr.strip().splitlines() or ["?"])[-1]
+                outcome["status"], outcome["error"] = "failed", failure_line(name, run.stderr)
         elif (folder / "record.json").exists():
             outcome["seconds"] = json.loads((folder / "record.json").read_text()).get("wall_seconds", 0.0)
             outcome["status"] = "ok"

@@ -12,7 +12,7 @@ sys.path.insert(0, str(ROOT / "experiments"))
 
 from machine_pins import folder_for, kind_folders, unpinned_reason  # noqa: E402
 from regression import compare_folders  # noqa: E402
-from run_all import EXPERIMENTS, FOLDERS  # noqa: E402
+from run_all import EXPERIMENTS, FOLDERS, failure_line  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +120,17 @@ def test_run_script_shows_only_the_users_faults_without_a_traceback(capsys):
     assert "error: ImageNet_LT_train.txt line 3: label 1000" in capsys.readouterr().err
     with pytest.raises(ValueError, match="a bug of ours"):
         run_script(our_bug)
+
+
+def test_run_all_reports_a_scripts_own_message_with_the_folders_it_searched():
+    stderr = ("lt_classification.py: error: dataset 'imagenet-lt' not found: looked for X_train.txt in:\n"
+              "  /data/ImageNet_LT\n  /data\nIt is published at the OLTR release. Put it under one of those folders.\n")
+    assert failure_line("lt_classification", stderr) == ("lt_classification.py: error: dataset 'imagenet-lt' not "
+                                                         "found: looked for X_train.txt in: /data/ImageNet_LT, /data")
+    traceback = "Traceback (most recent call last):\n  File x, line 1\nKeyError: 'seeds'\n"
+    assert failure_line("pearson", traceback) == "KeyError: 'seeds'"
+    assert failure_line("pearson", stderr) == "It is published at the OLTR release. Put it under one of those folders."
+    assert failure_line("pearson", "") == "?"
 
 
 def test_print_config_merges_common_profile_and_nested_overrides():
