@@ -288,7 +288,9 @@ def main(argv=None) -> int:
         return {"measure": cmd_measure, "train": cmd_train, "fetch": cmd_fetch,
                 "datasets": cmd_datasets}[args.command](args)
     except (ValueError, FileNotFoundError, RuntimeError) as error:
-        print(f"semscale: error: {error}", file=sys.stderr)
+        from .data.base import error_text
+
+        print(f"semscale: error: {error_text(error)}", file=sys.stderr)
         return 2
 
 

@@ -277,12 +277,13 @@ class Experiment:
 
 def run_script(main) -> int:
     """An experiment script's entry point (`sys.exit(run_script(main))`): its main(), where a dataset that is missing
-    or malformed on disk, the user's to fix, ends with the loader's message (the folders searched, the line at fault)
-    and exit status 2 instead of a traceback. Any other error keeps its traceback: it is ours."""
-    from .data.base import DatasetLayoutError, DatasetNotFound
+    or malformed on disk or an image file that cannot be decoded, the user's to fix, ends with the loader's message
+    (the folders searched, the file or line at fault) and exit status 2 instead of a traceback. Any other error
+    keeps its traceback: it is ours."""
+    from .data.base import USER_FAULTS, error_text
 
     try:
         return main()
-    except (DatasetNotFound, DatasetLayoutError) as error:
-        print(f"{Path(sys.argv[0]).name}: error: {error}", file=sys.stderr)
+    except USER_FAULTS as error:
+        print(f"{Path(sys.argv[0]).name}: error: {error_text(error)}", file=sys.stderr)
         return 2

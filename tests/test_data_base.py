@@ -40,6 +40,26 @@ def test_corrupt_and_missing_images_name_file_and_line(tmp_path):
         data[2]
 
 
+def test_a_corrupt_image_in_a_loader_worker_comes_back_as_its_own_message(tmp_path):
+    """torch re-raises a worker's error with 'Caught CorruptImage in DataLoader worker process 0' and the worker's
+    traceback in the message; error_text gives the user the worker's own message, naming the file and line."""
+    import torch
+
+    from semscale.data.base import error_text
+
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not a png at all")
+    data = FileImageDataset("t", [bad], [0], ["a"], tmp_path, origins=["list.txt:1"])
+    with pytest.raises(CorruptImage) as caught:
+        next(iter(torch.utils.data.DataLoader(data, num_workers=1)))
+    assert "Original Traceback" in str(caught.value)  # what torch gives
+    text = error_text(caught.value)
+    assert text.startswith("t: cannot decode") and "bad.png" in text and "list.txt:1" in text
+    assert "Traceback" not in text and "\n" not in text
+    plain = CorruptImage("a message")
+    assert error_text(plain) == "a message"
+
+
 def test_label_out_of_range_names_its_line(tmp_path):
     with pytest.raises(DatasetLayoutError, match=r"label 7 of sample 1 \(list\.txt:2\)"):
         FileImageDataset("t", ["a", "b"], [0, 7], ["x", "y"], tmp_path, origins=["list.txt:1", "list.txt:2"])

@@ -99,3 +99,16 @@ def test_train_on_folders_streams_them_in_the_training_folders_mode(tmp_path, mo
     assert "--image-size: a folder's images are streamed" in capsys.readouterr().err
     assert main(["train", str(train), "--image-size", "16"]) == 2
     assert "--test-folder: needed" in capsys.readouterr().err
+
+
+def test_train_on_a_folder_with_a_broken_image_names_it_through_the_loader_workers(tmp_path, capsys):
+    from miniature import make_image_folder
+
+    train = make_image_folder(tmp_path / "train", per_class=4, size=12, mode="L")
+    (train / "dog" / "broken.png").write_bytes(b"not an image")
+    args = ["train", str(train), "--test-folder", str(train), "--mode", "L", "--image-size", "8", "--epochs", "1",
+            "--width", "2", "--workers", "2", "--threads", "1", "--out", str(tmp_path / "m.json")]
+    assert main(args) == 2
+    error = capsys.readouterr().err
+    assert f"semscale: error: train: cannot decode {train / 'dog' / 'broken.png'}" in error
+    assert "Traceback" not in error and "DataLoader worker" not in error

@@ -29,6 +29,19 @@ class CorruptImage(ValueError):
     """An image file that is missing or cannot be decoded."""
 
 
+USER_FAULTS = (DatasetNotFound, DatasetLayoutError, CorruptImage)  # the user's to fix: a message, not a traceback
+
+
+def error_text(error: BaseException) -> str:
+    """An error's message for the user. A DataLoader worker's error comes back re-raised with torch's 'Caught X in
+    DataLoader worker process N' and the worker's traceback in its message: only the worker's own message is kept."""
+    text = str(error)
+    marker = f"{type(error).__module__}.{type(error).__name__}: "
+    if text.startswith("Caught ") and "Original Traceback" in text and marker in text:
+        return text.rsplit(marker, 1)[1].strip()
+    return text
+
+
 GRAYSCALE_MODES = ("L", "1", "I;16", "I", "F", "LA")
 
 
