@@ -130,22 +130,22 @@ def measure_dataset(dataset, alpha: float = 1.0, scale: float | None = None, bet
               file=sys.stderr)
     counts, means = np.zeros(dataset.num_classes), np.zeros((dataset.num_classes, dim))
     volumes = np.zeros(dataset.num_classes)
-    bar = tqdm(total=len(dataset), desc=f"measuring {dataset.name}", unit="img", disable=not progress)
-    for number, block in enumerate(plan.blocks, 1):
-        bar.set_postfix_str(f"classes {block[0]}-{block[-1]}, pass {number}/{len(plan.blocks)}")
-        local = np.full(dataset.num_classes, -1)
-        local[block] = np.arange(len(block))
-        moments = ClassMoments(len(block), dim)
-        indices = np.flatnonzero(local[dataset.labels] >= 0)
-        for vectors, labels in _sample_chunks(dataset, indices, plan.chunk, workers, batch_size):
-            _add_by_pieces(moments, vectors, local[labels], plan.piece)
-            bar.update(len(labels))
-        for start in range(0, len(block), plan.piece):    # a few scatters at a time: the volumes copy them
-            piece = np.arange(start, min(start + plan.piece, len(block)))
-            volumes[block[piece]] = moments.volumes(scale_s, piece)
-        counts[block], means[block] = moments.counts, moments.means
-        del moments
-    bar.close()
+    # closed on an error too, so that the error is printed on a line of its own
+    with tqdm(total=len(dataset), desc=f"measuring {dataset.name}", unit="img", disable=not progress) as bar:
+        for number, block in enumerate(plan.blocks, 1):
+            bar.set_postfix_str(f"classes {block[0]}-{block[-1]}, pass {number}/{len(plan.blocks)}")
+            local = np.full(dataset.num_classes, -1)
+            local[block] = np.arange(len(block))
+            moments = ClassMoments(len(block), dim)
+            indices = np.flatnonzero(local[dataset.labels] >= 0)
+            for vectors, labels in _sample_chunks(dataset, indices, plan.chunk, workers, batch_size):
+                _add_by_pieces(moments, vectors, local[labels], plan.piece)
+                bar.update(len(labels))
+            for start in range(0, len(block), plan.piece):    # a few scatters at a time: the volumes copy them
+                piece = np.arange(start, min(start + plan.piece, len(block)))
+                volumes[block[piece]] = moments.volumes(scale_s, piece)
+            counts[block], means[block] = moments.counts, moments.means
+            del moments
     return table_from_parts(counts, volumes, means, scale_s, alpha, beta, dataset.classes, dataset.name, "sample")
 
 

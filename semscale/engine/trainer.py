@@ -235,20 +235,20 @@ class Trainer(MethodTraining):
             self.model.train()
             if self.method is not None:
                 self._start_method_epoch(epoch)
-            bar = tqdm(total=self.source.sampler.samples_this_rank(), unit="img", unit_scale=True, leave=False,
-                       desc=f"epoch {epoch}/{config.epochs} {config.method or config.loss}+{config.weighting}",
-                       disable=not self.progress or rank != 0)
-            batches = zip(self.source.batches(epoch), self._second_batches(epoch))
-            for step, ((images, labels), second) in enumerate(batches):
-                loss, outputs, labels = self.train_step(images, labels, epoch, step, second)
-                total_loss += loss.double()
-                if config.task == "classification":
-                    seen += torch.bincount(labels, minlength=self.num_classes)
-                    correct += torch.bincount(labels[outputs.argmax(1) == labels], minlength=self.num_classes)
-                bar.update(len(labels))
-                if step % 20 == 0 and bar.n:  # a device sync: not every step
-                    bar.set_postfix(loss=f"{loss.item():.3f}")
-            bar.close()
+            # closed on an error too, so that the error is printed on a line of its own
+            with tqdm(total=self.source.sampler.samples_this_rank(), unit="img", unit_scale=True, leave=False,
+                      desc=f"epoch {epoch}/{config.epochs} {config.method or config.loss}+{config.weighting}",
+                      disable=not self.progress or rank != 0) as bar:
+                batches = zip(self.source.batches(epoch), self._second_batches(epoch))
+                for step, ((images, labels), second) in enumerate(batches):
+                    loss, outputs, labels = self.train_step(images, labels, epoch, step, second)
+                    total_loss += loss.double()
+                    if config.task == "classification":
+                        seen += torch.bincount(labels, minlength=self.num_classes)
+                        correct += torch.bincount(labels[outputs.argmax(1) == labels], minlength=self.num_classes)
+                    bar.update(len(labels))
+                    if step % 20 == 0 and bar.n:  # a device sync: not every step
+                        bar.set_postfix(loss=f"{loss.item():.3f}")
             self.schedule.step()
             batches = len(self.source)
             summed_loss = total_loss.item()  # waits for the device: the epoch's time includes its queued kernels
