@@ -39,7 +39,16 @@ def reweighting_share(backbone: str, num_classes: int, image_size: int, batch: i
             "steps": len(step_seconds), "step ms": 1000 * step_seconds.mean(),
             "re-weighting ms": 1000 * weighting_seconds.mean(),
             "re-weighting share": share, "share low": low, "share high": high,
-            "re-weighting ms back to back": 1000 * back_to_back_seconds(trainer, rng, batch, len(step_seconds))}
+            "re-weighting ms back to back": 1000 * lone_update_seconds(trainer, rng, batch, len(step_seconds)),
+            "re-weighting ms after an idle pause": 1000 * lone_update_seconds(
+                trainer, rng, batch, *pause_plan(step_seconds.mean(), len(step_seconds)))}
+
+
+def pause_plan(step_seconds: float, steps: int, longest: float = 0.25, total: float = 3.0) -> tuple[int, float]:
+    """(repeats, pause) for lone_update_seconds after an idle pause: one step's length (at most `longest` seconds),
+    as many repeats as steps were timed but at least 3 and, beyond 3, no more than `total` seconds of pauses."""
+    pause = min(float(step_seconds), longest)
+    return max(3, min(steps, int(total / pause))), pause
 
 
 def timed_steps(trainer, batches: list, min_steps: int, min_seconds: float, max_steps: int = 10_000) -> tuple:
@@ -54,14 +63,18 @@ def timed_steps(trainer, batches: list, min_steps: int, min_seconds: float, max_
     return np.array(step_seconds), np.array(weighting_seconds)
 
 
-def back_to_back_seconds(trainer, rng, batch: int, repeats: int) -> float:
-    """The median time of one pool update plus weights with nothing between them: the same work as inside a step,
-    but with the caches warm. Inside a step the backbone's forward and backward run between two updates and
-    evict the pool's data and code paths, so the in-step time is larger by a cache penalty, not by more work."""
+def lone_update_seconds(trainer, rng, batch: int, repeats: int, pause: float = 0.0) -> float:
+    """The median time of one pool update plus weights run alone: the same work as inside a step. With pause 0,
+    back to back: caches and predictors warm. With a pause, after that many seconds idle (time.sleep), which
+    touches none of the pool's data or code: if this time is close to the in-step one, what the in-step time adds
+    to back to back is the cost of running the update once a step on this machine, not of what the backbone's
+    forward and backward evicted in between."""
     seconds = []
     for _ in range(repeats):
         labels = rng.integers(0, trainer.pool.num_classes, batch)
         features = torch.from_numpy((rng.normal(size=(batch, trainer.pool.dim)) + labels[:, None]).astype(np.float32))
+        if pause:
+            time.sleep(pause)
         started = time.perf_counter()
         trainer._pool_update(features, torch.from_numpy(labels), 3)  # what Trainer.step calls
         trainer.weighting.class_weights(3)

@@ -18,9 +18,31 @@ def test_back_to_back_times_the_steps_pool_update_then_the_weights_at_stage_3():
             assert labels.dtype == torch.int64 and labels.shape == (5,) and 0 <= labels.min() <= labels.max() < 4
             calls.append(("update", epoch))
 
-    seconds = host_benchmark.back_to_back_seconds(Stub(), np.random.default_rng(0), batch=5, repeats=3)
+    seconds = host_benchmark.lone_update_seconds(Stub(), np.random.default_rng(0), batch=5, repeats=3)
     assert calls == [("update", 3), ("weights", 3)] * 3
     assert 0 < seconds < 1
+
+
+def test_an_idle_pause_of_one_step_before_each_lone_update(monkeypatch):
+    slept = []
+    monkeypatch.setattr(host_benchmark.time, "sleep", slept.append)
+
+    class Stub:
+        pool = type("Pool", (), {"num_classes": 2, "dim": 3})()
+        weighting = type("Weighting", (), {"class_weights": lambda self, epoch: None})()
+
+        def _pool_update(self, features, labels, epoch):
+            pass
+
+    host_benchmark.lone_update_seconds(Stub(), np.random.default_rng(0), batch=4, repeats=5, pause=0.04)
+    assert slept == [0.04] * 5
+    host_benchmark.lone_update_seconds(Stub(), np.random.default_rng(0), batch=4, repeats=2)
+    assert len(slept) == 5  # back to back: no pause
+    # one step's length, at most 0.25 s; as many repeats as steps, at least 3, beyond 3 at most 3 s of pauses
+    assert host_benchmark.pause_plan(0.036, 82) == (82, 0.036)
+    assert host_benchmark.pause_plan(0.158, 20) == (18, 0.158)
+    assert host_benchmark.pause_plan(14.3, 3) == (3, 0.25)
+    assert host_benchmark.pause_plan(0.01, 2) == (3, 0.01)
 
 
 def test_allocator_run_gives_the_child_glibcs_default_only_when_asked(monkeypatch):
@@ -86,8 +108,11 @@ def test_share_is_the_mean_of_each_steps_share_with_a_t_interval(monkeypatch):
     step_seconds, weighting = [0.04, 0.05, 0.04, 0.06], [0.001, 0.002, 0.0008, 0.0012]
     shares = np.array(weighting) / np.array(step_seconds)
     monkeypatch.setattr(host_benchmark, "timed_steps", lambda *args: (np.array(step_seconds), np.array(weighting)))
-    monkeypatch.setattr(host_benchmark, "back_to_back_seconds", lambda *args: 0.0005)
+    lone = []
+    monkeypatch.setattr(host_benchmark, "lone_update_seconds", lambda *args: lone.append(args[3:]) or 0.0005)
     row = host_benchmark.reweighting_share("small_cnn", 3, 8, 4, steps=2, pool_size=8)
+    assert lone[0] == (4,) and lone[1] == pytest.approx((4, 0.0475))  # back to back; then idle pauses of a step
+    assert row["re-weighting ms back to back"] == row["re-weighting ms after an idle pause"] == pytest.approx(0.5)
     half = stats.t.ppf(0.975, 3) * shares.std(ddof=1) / 2
     assert row["steps"] == 4 and row["step ms"] == pytest.approx(47.5) and row["re-weighting ms"] == pytest.approx(1.25)
     assert row["re-weighting share"] == pytest.approx(shares.mean())
