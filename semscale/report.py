@@ -144,14 +144,27 @@ def run_record(**fields) -> dict:
 
 
 def write_json(path, payload: dict) -> Path:
-    return atomic_write_text(path, json.dumps(payload, indent=2, default=_json_default) + "\n")
+    """Strict JSON (any parser reads it): a NaN or infinity, an undefined metric such as the accuracy of a band
+    with no class, is written as null, not as Python's NaN."""
+    text = json.dumps(_finite_or_null(payload), indent=2, default=_json_default, allow_nan=False)
+    return atomic_write_text(path, text + "\n")
+
+
+def _finite_or_null(value):
+    if isinstance(value, float):  # numpy's float64 too
+        return value if np.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite_or_null(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_null(item) for item in value]
+    return value
 
 
 def _json_default(value):
     if isinstance(value, np.ndarray):
-        return value.tolist()
+        return _finite_or_null(value.tolist())
     if isinstance(value, (np.integer, np.floating)):
-        return value.item()
+        return _finite_or_null(value.item())
     return str(value)
 
 

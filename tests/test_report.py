@@ -104,3 +104,20 @@ def test_model_cache_key_covers_the_training_code(monkeypatch, tmp_path):
 
     monkeypatch.setenv("SEMSCALE_CACHE", str(tmp_path))
     assert features.model_path(Data(), Config()).name.endswith(f"-k-{before}.pt")
+
+
+def test_json_is_strict_undefined_numbers_are_null(tmp_path):
+    import json
+
+    from semscale.report import write_json
+
+    payload = {"head": float("nan"), "top1": 0.5, "per_class": np.array([0.25, np.nan, np.inf]),
+               "history": [{"tail": np.float64("nan"), "epoch": 1}], "scale": np.float32(-np.inf), "n": np.int64(3)}
+    path = write_json(tmp_path / "m.json", payload)
+
+    def refuse(constant):
+        raise AssertionError(f"{constant} is not JSON")
+
+    back = json.loads(path.read_text(), parse_constant=refuse)
+    assert back == {"head": None, "top1": 0.5, "per_class": [0.25, None, None], "history": [{"tail": None, "epoch": 1}],
+                    "scale": None, "n": 3}
