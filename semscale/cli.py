@@ -230,7 +230,7 @@ def cmd_fetch(args) -> int:
 def cmd_train(args) -> int:
     from .data import load_dataset, load_image_folder, long_tailed_indices
     from .distributed import world
-    from .engine.cli_config import EpochLog, config_text, resolve_config, scalar_metrics
+    from .engine.cli_config import EpochLog, config_text, resolve_config, scalar_metrics, summary_line
     from .engine.evaluation import evaluate
     from .engine.trainer import Trainer
     from .report import write_json
@@ -274,7 +274,7 @@ def cmd_train(args) -> int:
         return 0
     summary = {k: result[k] for k in ("top1", "head", "middle", "tail", "macro_ap", "recall_at_k", "nmi")
                if k in result}
-    print(" ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in summary.items()))
+    print(summary_line(summary))
     print(f"epoch log: {log}")
     if args.out:
         write_json(args.out, {"config": vars(args), **summary, "per_class": result.get("per_class"),

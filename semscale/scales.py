@@ -157,7 +157,10 @@ def effective_number(counts, beta: float = 0.9999) -> np.ndarray:
 SPLIT_NAMES = ("head", "middle", "tail")
 
 
-def split_by_count(counts, many: int = 100, few: int = 20) -> np.ndarray:
+MANY_SHOT, FEW_SHOT = 100, 20  # Table 2's bands: head > 100 training images, middle 20-100, tail < 20
+
+
+def split_by_count(counts, many: int = MANY_SHOT, few: int = FEW_SHOT) -> np.ndarray:
     """Head (> many), middle (few..many), tail (< few) training images, as in Table 2; returns names per class."""
     counts = np.asarray(counts)
     return np.where(counts > many, "head", np.where(counts >= few, "middle", "tail"))

@@ -112,3 +112,11 @@ def test_train_on_a_folder_with_a_broken_image_names_it_through_the_loader_worke
     error = capsys.readouterr().err
     assert f"semscale: error: train: cannot decode {train / 'dog' / 'broken.png'}" in error
     assert "Traceback" not in error and "DataLoader worker" not in error
+
+
+def test_summary_line_names_the_bands_and_says_when_one_has_no_class():
+    from semscale.engine.cli_config import summary_line
+
+    line = summary_line({"top1": 0.5, "head": float("nan"), "middle": 0.25, "tail": 0.75, "macro_ap": 0.625})
+    assert line == ("top1 0.5000, head (>100 training images): no class, middle (20-100) 0.2500, tail (<20) 0.7500, "
+                    "macro_ap 0.6250")

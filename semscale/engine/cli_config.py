@@ -6,6 +6,7 @@ CLI. Precedence: TrainConfig defaults < `--config FILE` (YAML mapping of field n
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import asdict, fields
 from pathlib import Path
 
@@ -144,3 +145,20 @@ class EpochLog:
         extra = [k for r in trainer.history for k in r if k not in EPOCH_COLUMNS]
         columns = EPOCH_COLUMNS + list(dict.fromkeys(extra))
         atomic_write_text(self.path, csv_text(trainer.history, columns))
+
+
+def summary_line(summary: dict) -> str:
+    """The final test metrics on one line, the head/middle/tail bands (semscale.scales.split_by_count's) named, a
+    band with no class said so (its accuracy is undefined: 'no class', not nan)."""
+    from ..scales import FEW_SHOT, MANY_SHOT  # here: `semscale --help` imports this module, scales imports scipy
+
+    bands = {"head": f"head (>{MANY_SHOT} training images)", "middle": f"middle ({FEW_SHOT}-{MANY_SHOT})",
+             "tail": f"tail (<{FEW_SHOT})"}
+    parts = []
+    for key, value in summary.items():
+        name = bands.get(key, key)
+        if isinstance(value, float):
+            parts.append(f"{name} {value:.4f}" if math.isfinite(value) else f"{name}: no class")
+        else:
+            parts.append(f"{name} {value}")
+    return ", ".join(parts)
