@@ -82,6 +82,23 @@ def test_missing_dataset_message(tmp_path, monkeypatch):
     assert str(tmp_path / "cifar-10-batches-py") in message and "semscale fetch cifar10" in message
 
 
+def test_a_failed_download_says_where_the_data_is_published(tmp_path, monkeypatch):
+    """After a download that failed, the fetch command alone would only fail again: the message also names where
+    the data is published."""
+    import torchvision.datasets as tvd
+
+    def offline(*args, **kwargs):
+        raise OSError("network unreachable")
+
+    monkeypatch.setenv("SEMSCALE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(tvd, "CIFAR10", offline)
+    with pytest.raises(DatasetNotFound) as info:
+        load_dataset("cifar10", root=tmp_path, download=True)
+    message = str(info.value)
+    assert "the download failed (offline?)" in message and "semscale fetch cifar10" in message
+    assert "or copy it from www.cs.toronto.edu/~kriz/cifar.html" in message
+
+
 def test_image_folder(tmp_path):
     make_image_folder(tmp_path / "colour")
     data = load_image_folder(tmp_path / "colour", image_size=16)

@@ -161,12 +161,16 @@ FETCH_HINTS = {
 
 
 def _not_found(name, folders, download) -> DatasetNotFound:
+    from .registry import spec
+
     looked = "\n  ".join(str(f) for f in folders)
-    tried = "the download failed (offline?)" if download else "downloading was switched off"
-    return DatasetNotFound(
-        f"dataset {name!r} not found; looked in:\n  {looked}\nand {tried}. To fetch it run:\n  {FETCH_HINTS[name]}\n"
-        f"or point --data-dir / SEMSCALE_DATA at a folder holding it in torchvision's layout."
-    )
+    if download:  # the fetch command would only try the same download again: say where to get it instead
+        what = (f"and the download failed (offline?). Where the network is reachable, fetch it with:\n"
+                f"  {FETCH_HINTS[name]}\nor copy it from {spec(name).published} into one of those folders, or")
+    else:
+        what = f"and downloading was switched off. To fetch it run:\n  {FETCH_HINTS[name]}\nor"
+    return DatasetNotFound(f"dataset {name!r} not found; looked in:\n  {looked}\n{what} point --data-dir / "
+                           "SEMSCALE_DATA at a folder holding it in torchvision's layout.")
 
 
 # ---------------------------------------------------------------- public loaders
