@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from miniature import make_cifar10_layout, make_mnist_layout
-from miniature_metric import make_cars_mat, make_cifar100_balanced, make_cub, make_mini_imagenet
+from miniature_metric import make_cifar100_balanced, make_mini_imagenet
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = "[{label: CNN, backbone: small_cnn, width: 4}]"
