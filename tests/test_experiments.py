@@ -106,7 +106,7 @@ def test_a_missing_dataset_ends_a_script_with_its_message_not_a_traceback(tmp_pa
 
 
 def test_run_script_shows_only_the_users_faults_without_a_traceback(capsys):
-    from semscale.data.base import DatasetLayoutError
+    from semscale.data.base import CorruptImage, DatasetLayoutError
     from semscale.experiment import run_script
 
     def bad_list():
@@ -115,9 +115,14 @@ def test_run_script_shows_only_the_users_faults_without_a_traceback(capsys):
     def our_bug():
         raise ValueError("a bug of ours")
 
+    def broken_image():
+        raise CorruptImage("imagenet-lt: cannot decode train/n01/x.JPEG (list ImageNet_LT_train.txt:7)")
+
     assert run_script(lambda: 0) == 0
     assert run_script(bad_list) == 2
     assert "error: ImageNet_LT_train.txt line 3: label 1000" in capsys.readouterr().err
+    assert run_script(broken_image) == 2
+    assert "error: imagenet-lt: cannot decode train/n01/x.JPEG" in capsys.readouterr().err
     with pytest.raises(ValueError, match="a bug of ours"):
         run_script(our_bug)
 
