@@ -80,8 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "this max/min count ratio (default: the whole training split)")
     t.add_argument("--checkpoint", default=None, help="checkpoint file: written every epoch, resumed from")
     t.add_argument("--test-folder", default=None, help="ImageFolder for evaluation when TARGET is a folder")
-    t.add_argument("--mode", choices=["RGB", "L"], default=None, help="TARGET a folder: decode its images (and the "
-                   "test folder's) as colour or grey (default: the training folder's majority)")
+    t.add_argument("--mode", choices=["RGB", "L"], default=None, help="decode the training and test images as "
+                   "colour or grey (default: a folder's majority, a named dataset's own; one held in memory keeps it)")
     t.add_argument("--data-dir", default=None, help="folder searched first for datasets")
     t.add_argument("--out", default=None, help="metrics JSON (rank 0 only)")
     t.add_argument("--log", default=None, help="per-epoch CSV log (loss, lr, it/s, img/s, re-weighting share, test "
@@ -129,21 +129,12 @@ def _load_target(args):
 
 def _measured_dataset(args):
     """The dataset `measure` reads: a folder (streamed for the sample space) or a registered name."""
-    import copy
-
-    from .data import FileImageDataset, load_dataset, load_image_folder
+    from .data import load_dataset, load_image_folder
 
     if Path(args.target).is_dir():
         return load_image_folder(args.target, args.image_size, args.mode, in_memory=args.space == "feature")
-    dataset = load_dataset(args.target, args.split, root=args.data_dir, download=not args.no_download,
-                           **_loader_options(args))
-    if args.mode and args.mode != dataset.mode:
-        if not isinstance(dataset, FileImageDataset):
-            raise ValueError(f"--mode: {dataset.name} is held in memory with its native channels ({dataset.mode}); "
-                             "leave --mode out")
-        dataset = copy.copy(dataset)
-        dataset.mode = args.mode
-    return dataset
+    return load_dataset(args.target, args.split, root=args.data_dir, download=not args.no_download,
+                        **_loader_options(args)).in_mode(args.mode)
 
 
 def _loader_options(args) -> dict:

@@ -4,6 +4,7 @@ import json
 from dataclasses import fields
 
 import pytest
+import torch
 
 from semscale.cli import build_parser, main
 from semscale.engine.cli_config import resolve_config
@@ -120,3 +121,40 @@ def test_summary_line_names_the_bands_and_says_when_one_has_no_class():
     line = summary_line({"top1": 0.5, "head": float("nan"), "middle": 0.25, "tail": 0.75, "macro_ap": 0.625})
     assert line == ("top1 0.5000, head (>100 training images): no class, middle (20-100) 0.2500, tail (<20) 0.7500, "
                     "macro_ap 0.6250")
+
+
+def test_train_on_a_named_file_dataset_in_another_mode(tmp_path, monkeypatch, capsys):
+    """--mode on a named dataset read from files: the model is built for that many channels and both splits are
+    decoded in it (before, --mode was silently ignored off folders). A dataset held in memory keeps its channels,
+    and --test-folder beside a named dataset is an error, not silently unused."""
+    import semscale.engine.train_command as command
+    from miniature_large import make_imagenet_lt_layout
+    from semscale.engine.trainer import Trainer
+
+    make_imagenet_lt_layout(tmp_path)
+    seen = {}
+
+    class Spy(Trainer):
+        def __init__(self, config, train, *args, **kwargs):
+            super().__init__(config, train, *args, **kwargs)
+            seen["train"], seen["conv"] = train, next(m for m in self.network.modules()
+                                                      if isinstance(m, torch.nn.Conv2d))
+
+    def evaluate(network, config, test, *args):
+        seen["test"] = test
+        return {"top1": 0.5}
+
+    monkeypatch.setattr(command, "Trainer", Spy)
+    monkeypatch.setattr(command, "evaluate", evaluate)
+    args = ["train", "imagenet-lt", "--data-dir", str(tmp_path), "--image-size", "8", "--epochs", "1", "--width", "2",
+            "--workers", "0", "--threads", "1", "--log", str(tmp_path / "log.csv")]
+    assert main(args + ["--mode", "L"]) == 0
+    assert seen["conv"].in_channels == 1
+    assert (seen["train"].mode, seen["test"].mode) == ("L", "L")
+    assert seen["train"][0][0].shape[0] == seen["test"][0][0].shape[0] == 1
+    assert main(args) == 0 and seen["conv"].in_channels == 3  # the list files' own mode: colour
+    capsys.readouterr()
+    assert main(["train", "digits", "--mode", "RGB", "--epochs", "1"]) == 2
+    assert "--mode: digits is held in memory with its native channels (L); leave --mode out" in capsys.readouterr().err
+    assert main(["train", "digits", "--test-folder", str(tmp_path), "--epochs", "1"]) == 2
+    assert "--test-folder: digits is evaluated on its own test split" in capsys.readouterr().err

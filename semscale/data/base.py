@@ -101,6 +101,14 @@ class LabelledDataset:
         twin.transform = transform
         return twin
 
+    def in_mode(self, mode: str | None):
+        """The same samples decoded in `mode` ("RGB" or "L"; None: unchanged). Images held in memory keep their
+        channels: another mode is an error naming the dataset."""
+        if mode and mode != self.mode:
+            raise ValueError(f"--mode: {self.name} is held in memory with its native channels ({self.mode}); "
+                             "leave --mode out")
+        return self
+
     def subset(self, indices, name: str | None = None):
         """The samples at `indices`, same classes (labels are not renumbered), same transform."""
         indices = np.asarray(indices, dtype=np.int64)
@@ -149,6 +157,18 @@ class FileImageDataset(LabelledDataset):
         self.origins = list(origins) if origins is not None else None
         self.extras = dict(extras or {})
         check_labels_in_range(self.labels, len(self.classes), self.origins, name)
+
+    def in_mode(self, mode: str | None):
+        """The same files decoded in `mode` (a shallow copy; None or its own mode: this dataset)."""
+        if not mode or mode == self.mode:
+            return self
+        if mode not in ("RGB", "L"):
+            raise ValueError(f"{self.name}: mode must be 'RGB' or 'L', got {mode!r}")
+        import copy
+
+        twin = copy.copy(self)
+        twin.mode = mode
+        return twin
 
     def where(self, index: int) -> str:
         origin = f", listed at {self.origins[index]}" if self.origins else ""

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..data import load_dataset, load_image_folder, long_tailed_indices
+from ..distributed import world
+from ..report import write_json
+from .cli_config import EpochLog, config_text, resolve_config, scalar_metrics, summary_line
+from .evaluation import evaluate
+from .trainer import Trainer
+
 
 def cmd_train(args) -> int:
-    from ..data import load_dataset, load_image_folder, long_tailed_indices
-    from ..distributed import world
-    from .cli_config import EpochLog, config_text, resolve_config, scalar_metrics, summary_line
-    from .evaluation import evaluate
-    from .trainer import Trainer
-    from ..report import write_json
-
     config = resolve_config(args)
     if Path(args.target).is_dir():
         if not args.test_folder:
@@ -25,9 +25,12 @@ def cmd_train(args) -> int:
         # the training images' mode, so that their channels match the model's.
         train = load_image_folder(args.target, mode=args.mode, in_memory=False)
         test = load_image_folder(args.test_folder, mode=train.mode, in_memory=False)
+    elif args.test_folder:
+        raise ValueError(f"--test-folder: {args.target} is evaluated on its own test split; leave --test-folder out "
+                         "(it serves a TARGET folder)")
     else:
-        train = load_dataset(args.target, "train", root=args.data_dir)
-        test = load_dataset(args.target, "test", root=args.data_dir)
+        train, test = (load_dataset(args.target, split, root=args.data_dir).in_mode(args.mode)
+                       for split in ("train", "test"))
     if args.imbalance:
         train = train.subset(long_tailed_indices(train.labels, args.imbalance, seed=0))
     if args.log:
