@@ -104,11 +104,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# measure's options that apply to some targets only: (option, what it applies to, is it used for this target?);
+# the target's kind is "npz", "npy" (feature files), "folder" or "named", and --space is "sample" or "feature".
+IMAGES = ("folder", "named")
+MEASURE_SCOPES = (
+    ("labels", "an .npy of features", lambda kind, space: kind == "npy"),
+    ("features_key", "an .npz of features", lambda kind, space: kind == "npz"),
+    ("labels_key", "an .npz of features", lambda kind, space: kind == "npz"),
+    ("space", "images", lambda kind, space: kind in IMAGES),
+    ("mode", "images", lambda kind, space: kind in IMAGES),
+    ("split", "a named dataset", lambda kind, space: kind == "named"),
+    ("data_dir", "a named dataset", lambda kind, space: kind == "named"),
+    ("no_download", "a named dataset", lambda kind, space: kind == "named"),
+    ("image_root", "a named dataset read from list files", lambda kind, space: kind == "named"),
+    ("prefix_map", "a named dataset read from list files", lambda kind, space: kind == "named"),
+    ("image_size", "a folder in --space feature", lambda kind, space: kind == "folder" and space == "feature"),
+    ("memory_budget", "images in --space sample", lambda kind, space: kind in IMAGES and space == "sample"),
+    ("workers", "images in --space sample", lambda kind, space: kind in IMAGES and space == "sample"),
+    ("epochs", "images in --space feature", lambda kind, space: kind in IMAGES and space == "feature"),
+    ("seed", "images in --space feature", lambda kind, space: kind in IMAGES and space == "feature"),
+)
+
+
+def _check_measure_options(args) -> None:
+    """An option given (not at its default) that this target would ignore is an error naming it, so that no output
+    looks as if it had been used."""
+    target = Path(args.target)
+    kind = target.suffix[1:] if target.suffix in (".npz", ".npy") else "folder" if target.is_dir() else "named"
+    what = f"{target.name} is a features file" if kind in ("npz", "npy") else (
+        f"{target} is a {'folder' if kind == 'folder' else 'named dataset'} measured in --space {args.space}")
+    defaults = build_parser().parse_args(["measure", args.target])
+    for name, applies_to, used in MEASURE_SCOPES:
+        if getattr(args, name) != getattr(defaults, name) and not used(kind, args.space):
+            option = "--" + name.replace("_", "-")
+            raise ValueError(f"{option}: {what}; {option} applies to {applies_to} only: leave it out")
+
+
 def _load_target(args):
     """(table, label for the output folder)."""
     from .data import load_features_file
     from .measure import measure, measure_dataset
 
+    _check_measure_options(args)
     target = Path(args.target)
     if target.suffix in (".npz", ".npy"):
         features, labels, names = load_features_file(target, args.labels, args.features_key, args.labels_key)

@@ -75,3 +75,45 @@ def test_train_command_dsb_on_digits(tmp_path, capsys):
     assert (tmp_path / "ckpt.pt").exists()
     assert main(args) == 0  # a finished checkpoint: resumes at the end and reports the same metrics
     assert json.load(open(out))["top1"] == metrics["top1"]
+
+
+IGNORED = [  # (target, options the target would ignore, the option the error must name, what it applies to)
+    ("f.npz", ["--split", "test"], "--split", "a named dataset"),
+    ("f.npz", ["--space", "feature"], "--space", "images"),
+    ("f.npz", ["--labels", "l.npy"], "--labels", "an .npy of features"),
+    ("f.npy", ["--labels", "l.npy", "--features-key", "z"], "--features-key", "an .npz of features"),
+    ("digits", ["--labels", "l.npy"], "--labels", "an .npy of features"),
+    ("digits", ["--image-size", "8"], "--image-size", "a folder in --space feature"),
+    ("digits", ["--epochs", "1"], "--epochs", "images in --space feature"),
+    ("digits", ["--space", "feature", "--workers", "2"], "--workers", "images in --space sample"),
+    ("folder", ["--split", "test"], "--split", "a named dataset"),
+    ("folder", ["--prefix-map", "a=b"], "--prefix-map", "a named dataset read from list files"),
+]
+
+
+@pytest.mark.parametrize("target, options, named, applies_to", IGNORED)
+def test_an_option_the_target_would_ignore_is_an_error_naming_it(tmp_path, capsys, target, options, named,
+                                                                 applies_to):
+    """Before, these ran and wrote results as if the option had been used (a features file 'measured' on the test
+    split, a named dataset with --image-size)."""
+    (tmp_path / "folder" / "a").mkdir(parents=True)
+    path = {"f.npz": str(tmp_path / "f.npz"), "f.npy": str(tmp_path / "f.npy"), "folder": str(tmp_path / "folder"),
+            "digits": "digits"}[target]
+    out = tmp_path / "out"
+    assert main(["measure", path, *options, "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert f"semscale: error: {named}: " in error and f"{named} applies to {applies_to} only: leave it out" in error
+    assert not out.exists()
+
+
+def test_options_the_target_uses_pass_the_check(tmp_path):
+    from semscale.cli import _check_measure_options, build_parser
+
+    (tmp_path / "folder").mkdir()
+    for target, options in ((str(tmp_path / "f.npy"), ["--labels", "l.npy"]),
+                            (str(tmp_path / "f.npz"), ["--features-key", "z", "--labels-key", "y", "--alpha", "2"]),
+                            (str(tmp_path / "folder"), ["--space", "feature", "--image-size", "8", "--epochs", "1"]),
+                            (str(tmp_path / "folder"), ["--mode", "L", "--workers", "1", "--memory-budget", "1GB"]),
+                            ("imagenet-lt", ["--split", "test", "--image-root", "r", "--prefix-map", "a=b"]),
+                            ("digits", ["--space", "feature", "--seed", "3", "--data-dir", "d", "--no-download"])):
+        _check_measure_options(build_parser().parse_args(["measure", target, *options]))  # no error
