@@ -100,6 +100,8 @@ def test_train_on_folders_streams_them_in_the_training_folders_mode(tmp_path, mo
     assert "--image-size: a folder's images are streamed" in capsys.readouterr().err
     assert main(["train", str(train), "--image-size", "16"]) == 2
     assert "--test-folder: needed" in capsys.readouterr().err
+    assert main(args + ["--image-size", "16", "--data-dir", str(tmp_path)]) == 2
+    assert "--data-dir is searched for a named dataset only: leave it out" in capsys.readouterr().err
 
 
 def test_train_on_a_folder_with_a_broken_image_names_it_through_the_loader_workers(tmp_path, capsys):

@@ -18,6 +18,9 @@ def cmd_train(args) -> int:
     if Path(args.target).is_dir():
         if not args.test_folder:
             raise ValueError("--test-folder: needed to evaluate when TARGET is a folder")
+        if args.data_dir:
+            raise ValueError(f"--data-dir: {args.target} is a folder, read as it is; --data-dir is searched for a "
+                             "named dataset only: leave it out")
         if not config.image_size:
             raise ValueError("--image-size: a folder's images are streamed from disk and batched at one size; give "
                              "the side to resize them to (e.g. 32; 224 with --augment imagenet)")
