@@ -160,3 +160,13 @@ def test_train_on_a_named_file_dataset_in_another_mode(tmp_path, monkeypatch, ca
     assert "--mode: digits is held in memory with its native channels (L); leave --mode out" in capsys.readouterr().err
     assert main(["train", "digits", "--test-folder", str(tmp_path), "--epochs", "1"]) == 2
     assert "--test-folder: digits is evaluated on its own test split" in capsys.readouterr().err
+
+
+def test_the_loss_choices_are_every_registered_loss(capsys):
+    """--loss offered ce..st only: LADE (a Table 2 row) and Circle (Table 4) were refused by the command line though
+    TrainConfig and build_loss take them."""
+    from semscale.losses.registry import LOSS_NAMES
+
+    assert sorted(CHOICES["loss"]) == sorted(LOSS_NAMES)
+    for name in ("lade", "circle"):
+        assert resolve_config(build_parser().parse_args(["train", "d", "--loss", name])).loss == name

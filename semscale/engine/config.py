@@ -20,9 +20,11 @@ NOT_HASHED = ("workers",)
 
 # Allowed values (the command line's choices). __post_init__ checks the engine fields; the original ones are
 # checked where they are used (build_loss, build_weighting, build_optimizer, ...), which also accept other spellings.
+# Kept literal so that `semscale train --help` imports no torch; a test checks loss against semscale.losses.
 CHOICES = {"task": ("classification", "metric"), "head": ("linear", "cosine"),
-           "loss": ("ce", "focal", "ldam", "bs", "nsm", "st"), "weighting": ("none", "cb", "dsb", "dsb1", "cdb"),
-           "optimizer": ("adam", "sgd"), "schedule": ("exp", "linear", "none", "step", "cosine"), "amp": ("off", "bf16", "fp16"),
+           "loss": ("ce", "focal", "ldam", "bs", "lade", "nsm", "st", "circle"),
+           "weighting": ("none", "cb", "dsb", "dsb1", "cdb"), "optimizer": ("adam", "sgd"),
+           "schedule": ("exp", "linear", "none", "step", "cosine"), "amp": ("off", "bf16", "fp16"),
            "channels_last": ("auto", "on", "off"), "augment": ("none", "cifar", "imagenet"),
            "mix": ("none", "mixup", "cutmix", "mixup_cutmix")}
 
@@ -33,7 +35,7 @@ class TrainConfig:
     backbone: str = "small_cnn"       # small_cnn or a torchvision name (semscale.models.TORCHVISION_BACKBONES)
     head: str = "linear"              # linear | cosine (LDAM's normalised head)
     width: int = 32                   # small_cnn channels
-    loss: str = "ce"                  # ce | focal | ldam | bs | nsm | st
+    loss: str = "ce"                  # ce | focal | ldam | bs | lade | nsm | st | circle (metric)
     loss_options: dict = field(default_factory=dict)
     weighting: str = "none"           # none | cb | dsb | dsb1 | cdb
     weighting_options: dict = field(default_factory=dict)
