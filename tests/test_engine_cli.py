@@ -170,3 +170,8 @@ def test_the_loss_choices_are_every_registered_loss(capsys):
     assert sorted(CHOICES["loss"]) == sorted(LOSS_NAMES)
     for name in ("lade", "circle"):
         assert resolve_config(build_parser().parse_args(["train", "d", "--loss", name])).loss == name
+
+
+def test_zero_epochs_is_an_error_not_an_untrained_evaluation(capsys):
+    assert main(["train", "digits", "--epochs", "0"]) == 2
+    assert "TrainConfig.epochs = 0: expected a positive integer" in capsys.readouterr().err

@@ -77,6 +77,9 @@ class TrainConfig:
             value, allowed = getattr(self, name), CHOICES.get(name)
             if allowed and value not in allowed:
                 raise ValueError(f"TrainConfig.{name} = {value!r}: expected one of {', '.join(allowed)}")
+        if not isinstance(self.epochs, int) or self.epochs < 1:
+            raise ValueError(f"TrainConfig.epochs = {self.epochs!r}: expected a positive integer (with 0 nothing is "
+                             "trained and an untrained model would be evaluated)")
         if not isinstance(self.embedding_dim, int) or self.embedding_dim < 1:
             raise ValueError(f"TrainConfig.embedding_dim = {self.embedding_dim!r}: expected a positive integer "
                              "(64 or 512 in Table 4)")
