@@ -133,7 +133,7 @@ def load_oia_odir(split="train", root=None, download=True, eyes="both", multi_la
 
 @register("oia-odir-b", splits=tuple(PARTS), aliases=("odir-b", "oia_odir_b"), looks_for=LOOKS_FOR,
           published=PUBLISHED, description="OIA-ODIR-B: every class cut to the smallest's patients (103 train / "
-                                           "46 test on the release), seeded (seed=, per_class=)")
+                                           "46 test on the release), seeded (load_dataset options: seed, per_class)")
 def load_oia_odir_b(split="train", root=None, download=True, seed=0, per_class=None, eyes="both",
                     multi_label="drop", mode="RGB", transform=None) -> FileImageDataset:
     folder = _folder("oia-odir-b", root)

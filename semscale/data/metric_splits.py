@@ -93,8 +93,8 @@ def load_cifar100_metric(split="train", root=None, download=True):
 
 
 @register("cifar100-lt-metric", splits=("train", "test"), aliases=("cifar-100-lt-metric",), **_CIFAR,
-          description="Fig. 8a: long-tailed CIFAR-100 metric training set (imbalance= 10/50/200, seed=), "
-                      "balanced 40-class test")
+          description="Fig. 8a: long-tailed CIFAR-100 metric training set (load_dataset options: imbalance 10, 50 "
+                      "or 200; seed), balanced 40-class test")
 def load_cifar100_lt_metric(split="train", root=None, download=True, imbalance=None, seed=0, n_max=None):
     data = load_cifar100_metric(split, root, download)
     if split == "test":
@@ -113,7 +113,7 @@ def _cars_entry():
 
 @register("cars196-lt-metric", splits=("train", "test"), aliases=("cars-lt-metric",), **_cars_entry(),
           description="Fig. 8b / Table 8: long-tailed Cars196 metric training set over classes 1-98 "
-                      "(imbalance= 10/20/50, seed=), test classes 99-196")
+                      "(load_dataset options: imbalance 10, 20 or 50; seed), test classes 99-196")
 def load_cars196_lt_metric(split="train", root=None, download=True, imbalance=None, seed=0, n_max=None,
                            mode="RGB", transform=None):
     from .cars import load_cars196_metric

@@ -64,7 +64,8 @@ def _folder(name: str, root) -> Path:
 
 @register("mini-imagenet", splits=("train", "test"), aliases=("miniimagenet", "mini_imagenet"),
           looks_for=LOOKS_FOR, published=PUBLISHED,
-          description="Mini-ImageNet classification, 100 classes, seeded 500/100 images a class (seed=)")
+          description="Mini-ImageNet classification, 100 classes, seeded 500/100 images a class (load_dataset "
+                      "option: seed)")
 def load_mini_imagenet(split="train", root=None, download=True, seed=0, train_fraction=TRAIN_FRACTION,
                        mode="RGB", transform=None) -> FileImageDataset:
     data = read_mini_imagenet(_folder("mini-imagenet", root), "mini-imagenet", mode, transform)
