@@ -36,7 +36,7 @@ from semscale.data import subset_with_counts  # noqa: E402
 from semscale.experiment import Experiment, paper_value, run_script  # noqa: E402
 from semscale.measure import measure_dataset  # noqa: E402
 from semscale.scales import SPLIT_NAMES, split_by_scale  # noqa: E402
-from semscale.stats import interval_text, mean_interval, paired_difference  # noqa: E402
+from semscale.stats import gain_difference, interval_text, mean_interval, paired_difference  # noqa: E402
 
 METHODS = {"CE": "none", "DSB-CE": "dsb"}
 METRICS = ("top1",) + SPLIT_NAMES
@@ -183,7 +183,7 @@ def claims(rows) -> list[dict]:
              "description": f"{dataset}, {label}: DSB-CE > CE on the tail third by semantic scale",
              "paper": "positive (Fig. 19)"},
             {"id": f"tail_beats_head_{key}", "threshold": 0.0,
-             "triple": paired_difference(gains["head"], gains["tail"], span=200),
+             "triple": gain_difference(gains["tail"], gains["head"]),
              "description": f"{dataset}, {label}: tail-by-S gain > head-by-S gain",
              "paper": "tail gains most (Fig. 19)"}]
     return found
@@ -220,7 +220,7 @@ def write_tables(exp, cfg, rows, split_rows) -> None:
         head_gain, tail_gain = (seed_gains(rows, dataset, label, name) for name in ("head", "tail"))
         gains.append({"dataset": dataset, "backbone": label, "paper row": PAPER_ROWS.get(arch, "none"),
                       "metric": "tail gain minus head gain",
-                      "DSB-CE minus CE": interval_text(paired_difference(head_gain, tail_gain, span=200), 2, True),
+                      "DSB-CE minus CE": interval_text(gain_difference(tail_gain, head_gain), 2, True),
                       "paper Delta": ""})
     exp.table("summary", summary, ["dataset", "backbone", "metric", "CE", "DSB-CE", "seeds"],
               title="CE and DSB-CE on balanced data: mean [95% interval] over seeds (accuracy %)",

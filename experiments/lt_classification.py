@@ -30,7 +30,7 @@ from semscale import report  # noqa: E402
 from semscale.data import long_tailed_indices  # noqa: E402
 from semscale.experiment import Experiment, paper_value, run_script  # noqa: E402
 from semscale.scales import split_terciles  # noqa: E402
-from semscale.stats import interval_text, mean_interval, paired_difference  # noqa: E402
+from semscale.stats import gain_difference, interval_text, mean_interval, paired_difference  # noqa: E402
 from semscale.train import TrainConfig  # noqa: E402
 
 TRAIN_FIELDS = tuple(f.name for f in fields(TrainConfig) if f.name != "seed")
@@ -143,9 +143,9 @@ def gain(baseline, method) -> tuple[float, float, float]:
 
 def gain_contrast(baseline: dict, method: dict, group: str = "tail", other: str = "head") -> tuple[float, float, float]:
     """(group gain - other gain) over paired seeds: the 'tail gain is the largest' claim (Sec. 5.1) per comparison.
-    baseline / method: {group: per-seed accuracies}. Differences of two gains lie in -200..200."""
+    baseline / method: {group: per-seed accuracies}."""
     gains = {g: np.asarray(method[g]) - np.asarray(baseline[g]) for g in (group, other)}
-    return paired_difference(gains[other], gains[group], span=200.0)
+    return gain_difference(gains[group], gains[other])
 
 
 def paper_difference(method_row: str, baseline_row: str, column: str) -> tuple[float, str]:

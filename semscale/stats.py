@@ -40,6 +40,13 @@ def paired_difference(baseline, method, span: float = 100.0) -> tuple[float, flo
     return mean_interval(method - baseline, bounds=(-span, span))
 
 
+def gain_difference(gain, other_gain, span: float = 100.0) -> tuple[float, float, float]:
+    """Mean and 95% t-interval over seeds of gain - other_gain: two per-seed gains (method minus baseline, each in
+    -span..span) of the same runs, e.g. the tail's and the head's ("the tail gains most", Sec. 5.1, Fig. 19). A
+    difference of two differences lies in -2 span..2 span."""
+    return paired_difference(other_gain, gain, span=2 * span)
+
+
 def pearson(x, y) -> float:
     """Pearson's r; nan (undefined) when either side is constant, as N is on sample-balanced data."""
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)

@@ -142,3 +142,16 @@ def test_paired_difference_is_the_t_interval_of_the_per_seed_differences_by_hand
     assert paired_difference([0.0, 0.0], [99.0, 100.0])[2] == 100.0  # kept inside -100..100
     with pytest.raises(ValueError, match="pair them by seed"):
         paired_difference([1.0, 2.0], [1.0])
+
+
+def test_gain_difference_is_the_t_interval_of_the_per_seed_gap_by_hand():
+    from semscale.stats import gain_difference
+
+    tail, head = [8.0, 8.5, 7.5], [1.0, 1.5, 2.0]             # gaps 7, 7, 5.5: mean 6.5, sd 0.8660
+    mean, low, high = gain_difference(tail, head)
+    half = 4.302652729911275 * 0.8660254037844386 / 3 ** 0.5  # t(0.975, 2) * sd / sqrt(3)
+    assert (mean, low, high) == pytest.approx((6.5, 6.5 - half, 6.5 + half))
+    assert gain_difference(head, tail)[0] == pytest.approx(-6.5)  # the order: gain minus other gain
+    # Two gains of accuracy points lie in -100..100, so their gap in -200..200 (beyond 100, unlike a gain).
+    half = 12.706204736174707 * 0.5                            # t(0.975, 1) * sd / sqrt(2), sd of (198, 199)
+    assert gain_difference([99.0, 100.0], [-99.0, -99.0]) == pytest.approx((198.5, 198.5 - half, 200.0))
