@@ -37,12 +37,11 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from semscale.benchmark import BareLoop, interleaved, pool_at_scale, ratio_row, synchronise, trainer_epoch  # noqa: E402
-from semscale.host_benchmark import allocator_run, reweighting_share  # noqa: E402
+from semscale.host_benchmark import allocator_rows, share_rows  # noqa: E402
 from semscale.data import FileImageDataset, long_tailed_indices  # noqa: E402
 from semscale.device_pool import DeviceFeaturePool  # noqa: E402
 from semscale.experiment import Experiment, run_script  # noqa: E402
 from semscale.pool import FeaturePool  # noqa: E402
-from semscale.models import TORCHVISION_BACKBONES  # noqa: E402
 from semscale.report import atomic_write_text  # noqa: E402
 from semscale.stats import judge, mean_interval  # noqa: E402
 from semscale.train import TrainConfig, Trainer, epoch_order  # noqa: E402
@@ -277,26 +276,6 @@ def main(argv=None) -> int:
                   held, f"{row['ratio']:.3f} [{row['ratio low']:.3f}, {row['ratio high']:.3f}]" if measured else "",
                   reason=why)
     return exp.finish()
-
-
-def allocator_rows(cfg) -> list:
-    spec = cfg["allocator"]
-    faults = {"heap kept": [], "glibc default": []}
-    loops = {name: partial(allocator_run, spec["steps"], spec["batch"], name == "glibc default",
-                           cfg.get("threads", 2), faults[name]) for name in faults}
-    rates = interleaved(loops, spec["blocks"], warmup=0)
-    return [{**ratio_row(rates, "heap kept", "glibc default"), "steps": spec["steps"], "batch": spec["batch"],
-             "heap kept faults/step": float(np.median(faults["heap kept"])),
-             "glibc default faults/step": float(np.median(faults["glibc default"]))}]
-
-
-def share_rows(cfg) -> list:
-    """reweighting_share for each backbone the profile names ("all": the small CNN and every torchvision one)."""
-    share = dict(cfg["share"])
-    backbones = share.pop("backbones")
-    if backbones == "all":
-        backbones = ["small_cnn", *TORCHVISION_BACKBONES]
-    return [reweighting_share(backbone, **share) for backbone in backbones]
 
 
 if __name__ == "__main__":

@@ -4,12 +4,15 @@ and the host allocator's effect on a CPU step (each in fresh processes, glibc re
 from __future__ import annotations
 
 import time
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .benchmark import interleaved, ratio_row
 from .engine import TrainConfig, Trainer
+from .models import TORCHVISION_BACKBONES
 from .stats import mean_interval
 
 
@@ -120,3 +123,23 @@ def allocator_run(steps: int, batch: int, glibc_default: bool, threads: int, fau
     result = json.loads(out.stdout.strip().splitlines()[-1])
     faults.append(result["faults per step"])
     return result["img/s"]
+
+
+def allocator_rows(cfg) -> list:
+    spec = cfg["allocator"]
+    faults = {"heap kept": [], "glibc default": []}
+    loops = {name: partial(allocator_run, spec["steps"], spec["batch"], name == "glibc default",
+                           cfg.get("threads", 2), faults[name]) for name in faults}
+    rates = interleaved(loops, spec["blocks"], warmup=0)
+    return [{**ratio_row(rates, "heap kept", "glibc default"), "steps": spec["steps"], "batch": spec["batch"],
+             "heap kept faults/step": float(np.median(faults["heap kept"])),
+             "glibc default faults/step": float(np.median(faults["glibc default"]))}]
+
+
+def share_rows(cfg) -> list:
+    """reweighting_share for each backbone the profile names ("all": the small CNN and every torchvision one)."""
+    share = dict(cfg["share"])
+    backbones = share.pop("backbones")
+    if backbones == "all":
+        backbones = ["small_cnn", *TORCHVISION_BACKBONES]
+    return [reweighting_share(backbone, **share) for backbone in backbones]
