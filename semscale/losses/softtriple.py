@@ -39,6 +39,8 @@ class SoftTripleLoss(nn.Module):
             return self.fc.new_zeros(())
         centres = F.normalize(self.fc, dim=0).t().reshape(self.num_classes, self.centers, -1)
         sim = centres @ centres.transpose(1, 2)
-        upper = torch.triu(torch.ones(self.centers, self.centers, dtype=torch.bool, device=sim.device), 1)
-        reg = torch.sqrt(2.0 + 1e-5 - 2.0 * sim[:, upper]).sum()
+        # The pairs k < l as index lists made on the device: a boolean mask would be read back by the host (nonzero)
+        # every step, and on a GPU that wait stalls the queue.
+        rows, columns = torch.triu_indices(self.centers, self.centers, 1, device=sim.device)
+        reg = torch.sqrt(2.0 + 1e-5 - 2.0 * sim[:, rows, columns]).sum()
         return self.tau * reg / (self.num_classes * self.centers * (self.centers - 1))

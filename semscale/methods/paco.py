@@ -60,7 +60,10 @@ class PaCo(Method):
         self.register_buffer("log_prior", log_counts - torch.logsumexp(log_counts, 0))
         self.register_buffer("queue", torch.zeros(queue_size, projection_dim))
         self.register_buffer("queue_labels", torch.full((queue_size,), -1, dtype=torch.long))
-        self.queue_pointer = 0
+        # The queue is written in order from slot 0, so the slots holding an embedding are always the first
+        # `queue_filled`: counted on the host, because a mask of them (queue_labels >= 0) would be read back by the
+        # host every step (nonzero), and on a GPU that wait stalls the queue of kernels.
+        self.queue_pointer = self.queue_filled = 0
 
     def embed(self, features):
         return F.normalize(self.projector(features), dim=1)
@@ -70,21 +73,23 @@ class PaCo(Method):
         if labels is None or not self.training:
             return MethodOutput(logits)
         embeddings = self.embed(features)
-        filled = self.queue_labels >= 0
-        contrast = torch.cat([embeddings, self.queue[filled]])
-        contrast_labels = torch.cat([labels, self.queue_labels[filled]])
+        contrast = torch.cat([embeddings, self.queue[:self.queue_filled]])
+        contrast_labels = torch.cat([labels, self.queue_labels[:self.queue_filled]])
         extras = {"embeddings": embeddings, "contrast": contrast, "contrast_labels": contrast_labels}
         self._enqueue(embeddings.detach(), labels)
         return MethodOutput(logits, extras)
 
     @torch.no_grad()
     def get_extra_state(self):
-        """The queue's write position travels with the state dict (the queue itself is a buffer), so a resumed run
-        overwrites the slots an uninterrupted one would."""
-        return {"queue_pointer": self.queue_pointer}
+        """The queue's write position and fill travel with the state dict (the queue itself is a buffer), so a
+        resumed run overwrites the slots an uninterrupted one would."""
+        return {"queue_pointer": self.queue_pointer, "queue_filled": self.queue_filled}
 
     def set_extra_state(self, state) -> None:
+        # the buffers are loaded before the extra state: a checkpoint written before queue_filled existed has it
+        # in its labels
         self.queue_pointer = int(state["queue_pointer"])
+        self.queue_filled = int(state.get("queue_filled", (self.queue_labels >= 0).sum()))
 
     def _enqueue(self, embeddings, labels):
         size = self.queue.shape[0]
@@ -94,6 +99,7 @@ class PaCo(Method):
         slots = (self.queue_pointer + torch.arange(len(labels), device=labels.device)) % size
         self.queue[slots], self.queue_labels[slots] = embeddings, labels
         self.queue_pointer = int((self.queue_pointer + len(labels)) % size)
+        self.queue_filled = min(self.queue_filled + len(labels), size)
 
     def per_sample_loss(self, output, labels):
         if "contrast" not in output.extras:            # an evaluation-mode output: the centre term only

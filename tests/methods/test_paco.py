@@ -60,6 +60,33 @@ def test_queue_members_are_contrasted_and_positive():
     assert torch.allclose(terms, torch.tensor(expected), atol=1e-5)
 
 
+def test_a_part_filled_queue_contrasts_only_its_filled_slots_and_keeps_them_on_resume():
+    """Queue of 5 after batches of 2 and 2: 4 members (the empty slot is not a negative); a third batch wraps to
+    slots 4, 0. A state dict written before the fill was saved (queue_pointer only) gives the same fill."""
+    method = _method(queue_size=5, alpha=0.3, gamma=0.7, temperature=0.5)
+    batches = [(torch.randn(2, 5), torch.tensor(c)) for c in ([2, 1], [0, 2], [1, 1])]
+    for features, labels in batches[:2]:
+        method(features, labels)
+    queue = torch.cat([method.embed(f) for f, _ in batches[:2]]).tolist()
+    queue_labels = [2, 1, 0, 2]
+    features, labels = torch.randn(3, 5), torch.tensor([0, 1, 2])
+    expected = _plain_loop(method, features, labels, queue, queue_labels)
+    state = {k: v.clone() if torch.is_tensor(v) else v for k, v in method.state_dict().items()}  # not views
+    terms = method.per_sample_loss(method(features, labels), labels)   # this batch enqueues 2 of its 3 ...
+    assert torch.allclose(terms, torch.tensor(expected), atol=1e-5)
+    assert method.queue_filled == 5 and method.queue_pointer == 2      # ... the last 3 wrap: slots 4, 0, 1
+    for old_format in (False, True):
+        resumed = _method(queue_size=5, alpha=0.3, gamma=0.7, temperature=0.5)
+        saved = dict(state)
+        if old_format:
+            saved = {k: ({"queue_pointer": v["queue_pointer"]} if k.endswith("_extra_state") else v)
+                     for k, v in saved.items()}
+        resumed.load_state_dict(saved)
+        assert (resumed.queue_pointer, resumed.queue_filled) == (4, 4)
+        again = resumed.per_sample_loss(resumed(features, labels), labels)
+        assert torch.allclose(again, terms, atol=1e-6)
+
+
 def test_centre_term_alone_is_balanced_softmax_cross_entropy():
     method = _method(alpha=0.0, gamma=0.0)
     features, labels = torch.randn(4, 5), torch.tensor([0, 1, 0, 2])
