@@ -66,14 +66,18 @@ class BatchMixer:
         if images.ndim != 4 or images.shape[0] != labels.shape[0]:
             raise ValueError(f"mixing expects (B, C, H, W) images and (B,) labels, got {tuple(images.shape)} and "
                              f"{tuple(labels.shape)}")
-        if self.num_classes is not None and labels.numel() and int(labels.max()) >= self.num_classes:
+        # Checked on host labels only: reading device labels would stall the GPU every step (the Trainer's labels
+        # are checked when the dataset is loaded).
+        if self.num_classes is not None and labels.device.type == "cpu" and labels.numel() and \
+                int(labels.max()) >= self.num_classes:
             raise ValueError(f"label {int(labels.max())} out of range for num_classes={self.num_classes}")
         if self.kind == "none":
             return images, labels, labels, 1.0
         kind = self.kind
         if kind == "mixup_cutmix":
             kind = "mixup" if self._uniform(generator) < 0.5 else "cutmix"
-        perm = torch.randperm(images.shape[0], generator=generator, device=generator.device).to(images.device)
+        perm = torch.randperm(images.shape[0], generator=generator, device=generator.device).to(images.device,
+                                                                                                non_blocking=True)
         lam0 = self._beta(generator)
         if kind == "mixup":
             mixed = images.mul(lam0).add_(images[perm], alpha=1.0 - lam0)

@@ -166,7 +166,9 @@ class Trainer(MethodTraining):
             return self._method_step(images, labels, epoch, second)
         if self.mixer is not None:
             rank = world()[0]
-            generator = torch.Generator(self.device).manual_seed(derived_seed(self.config.seed, epoch, step, rank, 1))
+            # Drawn on the host whatever the device: lam and CutMix's box are host numbers, and drawing them on a GPU
+            # would make the host wait for the device every step (the same draws as before on a CPU run).
+            generator = torch.Generator().manual_seed(derived_seed(self.config.seed, epoch, step, rank, 1))
             images, labels_a, labels_b, lam = self.mixer(images, labels, generator)
             # The pool stores a mixed image under its majority class: the label holding the larger share.
             labels = labels_a if lam >= 0.5 else labels_b
@@ -244,8 +246,7 @@ class Trainer(MethodTraining):
                     loss, outputs, labels = self.train_step(images, labels, epoch, step, second)
                     total_loss += loss.double()
                     if config.task == "classification":
-                        seen += torch.bincount(labels, minlength=self.num_classes)
-                        correct += torch.bincount(labels[outputs.argmax(1) == labels], minlength=self.num_classes)
+                        tally(correct, seen, outputs, labels)
                     bar.update(len(labels))
                     if step % 20 == 0 and bar.n:  # a device sync: not every step
                         bar.set_postfix(loss=f"{loss.item():.3f}")
@@ -287,3 +288,10 @@ class Trainer(MethodTraining):
             correct, seen = counts
         correct, seen = correct.cpu().numpy().astype(float), seen.cpu().numpy().astype(float)
         return np.divide(correct, seen, out=np.zeros_like(correct), where=seen > 0)
+
+
+def tally(correct: torch.Tensor, seen: torch.Tensor, outputs: torch.Tensor, labels: torch.Tensor) -> None:
+    """Add a batch's per-class hits and samples in place, with shapes fixed by C: bincount and a boolean mask would
+    each make the host read the labels back (their maximum, the mask's size), and on a GPU wait for the step."""
+    seen.index_add_(0, labels, torch.ones_like(labels))
+    correct.index_add_(0, labels, (outputs.argmax(1) == labels).to(correct.dtype))

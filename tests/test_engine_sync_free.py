@@ -1,0 +1,60 @@
+"""A training step reads nothing back to the host, so that on a GPU the host can queue the backward pass behind the
+forward (issue 9's img/s targets). Checked on torch's meta device, where tensors have shapes and no values: any
+host read (item, bool, a boolean mask, nonzero, bincount's size) raises there, in Python or inside an operator.
+
+MBJ is not in the list: its memory draw picks among the filled slots (`nonzero`), one read a step."""
+import numpy as np
+import pytest
+import torch
+
+import semscale.engine.trainer as trainer_module
+from semscale.engine import TrainConfig, Trainer
+from semscale.engine.trainer import tally
+from semscale.pool import FeaturePool
+
+CASES = [dict(weighting="dsb"), dict(weighting="dsb1"), dict(weighting="cb"), dict(weighting="cdb"),
+         dict(loss="focal", weighting="dsb"), dict(loss="ldam", head="cosine", weighting="dsb"),
+         dict(loss="bs", weighting="dsb"), dict(loss="lade", weighting="dsb"), dict(mix="mixup", weighting="dsb"),
+         dict(mix="cutmix", weighting="dsb"), dict(optimizer="sgd", weighting="dsb"),
+         dict(task="metric", loss="nsm", weighting="dsb"), dict(task="metric", loss="st", weighting="dsb"),
+         dict(task="metric", loss="circle", weighting="dsb"), dict(method="ce", weighting="dsb"),
+         dict(method="bbn", weighting="dsb"), dict(method="ride", weighting="dsb"),
+         dict(method="paco", weighting="dsb"), dict(method="blsoftmax", weighting="dsb"),
+         dict(method="tde", weighting="dsb"), dict(method="ifl", weighting="dsb")]
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda case: "-".join(str(v) for v in case.values()))
+def test_a_training_step_reads_nothing_back(monkeypatch, case):
+    """Stages 1 to 3 (the pool filled, then re-weighting), and the epoch's accuracy tally, all on meta tensors."""
+    monkeypatch.setattr(trainer_module, "resolve_device", lambda name: torch.device("meta"))
+    rng = np.random.default_rng(0)
+    images, labels = rng.random((64, 8, 8, 1), dtype=np.float32), np.arange(64) % 4
+    trainer = Trainer(TrainConfig(warmup_epochs=1, width=4, batch_size=16, **case), images, labels, 4, progress=False)
+    assert trainer.device.type == "meta"
+    x, y = torch.randn(16, 1, 8, 8, device="meta"), torch.zeros(16, dtype=torch.int64, device="meta")
+    correct = torch.zeros(4, dtype=torch.long, device="meta")
+    seen = torch.zeros_like(correct)
+    second = (x, y) if case.get("method") in ("bbn", "ifl") else None
+    for epoch in (1, 2, 3):
+        if trainer.method is not None:
+            trainer._start_method_epoch(epoch)
+        loss, outputs, batch_labels = trainer.train_step(x, y, epoch, second=second)
+        if trainer.config.task == "classification":
+            tally(correct, seen, outputs, batch_labels)
+    assert loss.device.type == "meta"
+
+
+def test_the_meta_device_catches_a_host_read():
+    """The control: the host pool (boolean masks, nonzero) on meta tensors fails, so the test above can."""
+    pool = FeaturePool(4, 3, warmup_epochs=1, device="meta")
+    with pytest.raises((RuntimeError, NotImplementedError)):
+        pool.update(torch.randn(8, 3, device="meta"), torch.zeros(8, dtype=torch.int64, device="meta"), 1)
+
+
+def test_tally_counts_hits_and_samples_per_class_by_hand():
+    correct, seen = torch.zeros(3, dtype=torch.long), torch.zeros(3, dtype=torch.long)
+    outputs = torch.tensor([[0.9, 0.1, 0.0], [0.2, 0.7, 0.1], [0.6, 0.3, 0.1], [0.1, 0.1, 0.8], [0.5, 0.4, 0.1]])
+    labels = torch.tensor([0, 1, 1, 2, 2])                     # predictions 0, 1, 0, 2, 0: hits 1, 1, 0, 1, 0
+    tally(correct, seen, outputs, labels)
+    tally(correct, seen, outputs[:1], labels[:1])
+    assert correct.tolist() == [2, 1, 1] and seen.tolist() == [2, 2, 2]
