@@ -20,12 +20,17 @@ CASES = [dict(weighting="dsb"), dict(weighting="dsb1"), dict(weighting="cb"), di
          dict(task="metric", loss="circle", weighting="dsb"), dict(method="ce", weighting="dsb"),
          dict(method="bbn", weighting="dsb"), dict(method="ride", weighting="dsb"),
          dict(method="paco", weighting="dsb"), dict(method="blsoftmax", weighting="dsb"),
-         dict(method="tde", weighting="dsb"), dict(method="ifl", weighting="dsb")]
+         dict(method="tde", weighting="dsb"), dict(method="ifl", weighting="dsb"),
+         # epochs 4 with one stage-2 epoch: epoch 4 is cRT's / LWS's re-balanced classifier stage
+         dict(method="crt", method_options={"stage2_epochs": 1}, epochs=4, weighting="dsb"),
+         dict(method="lws", method_options={"stage2_epochs": 1}, epochs=4, weighting="dsb")]
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda case: "-".join(str(v) for v in case.values()))
+@pytest.mark.parametrize("case", CASES, ids=lambda case: "-".join(str(v) for k, v in case.items()
+                                                               if k != "method_options"))
 def test_a_training_step_reads_nothing_back(monkeypatch, case):
-    """Stages 1 to 3 (the pool filled, then re-weighting), and the epoch's accuracy tally, all on meta tensors."""
+    """Stages 1 to 3 (the pool filled, then re-weighting; a decoupled method's second stage too), and the epoch's
+    accuracy tally, all on meta tensors."""
     monkeypatch.setattr(trainer_module, "resolve_device", lambda name: torch.device("meta"))
     rng = np.random.default_rng(0)
     images, labels = rng.random((64, 8, 8, 1), dtype=np.float32), np.arange(64) % 4
@@ -35,7 +40,7 @@ def test_a_training_step_reads_nothing_back(monkeypatch, case):
     correct = torch.zeros(4, dtype=torch.long, device="meta")
     seen = torch.zeros_like(correct)
     second = (x, y) if case.get("method") in ("bbn", "ifl") else None
-    for epoch in (1, 2, 3):
+    for epoch in range(1, case.get("epochs", 3) + 1):
         if trainer.method is not None:
             trainer._start_method_epoch(epoch)
         loss, outputs, batch_labels = trainer.train_step(x, y, epoch, second=second)
