@@ -49,6 +49,35 @@ def test_a_training_step_reads_nothing_back(monkeypatch, case):
     assert loss.device.type == "meta"
 
 
+GPU_CASES = [dict(weighting="dsb"), dict(mix="cutmix", weighting="dsb"), dict(method="paco", weighting="dsb"),
+             dict(task="metric", loss="st", weighting="dsb")]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU visible (SEMSCALE_TEST_GPU=1 shows one)")
+@pytest.mark.parametrize("case", GPU_CASES, ids=lambda case: "-".join(str(v) for v in case.values()))
+def test_a_training_step_on_a_gpu_never_synchronises(case):
+    """The same on a real GPU: stage-3 steps under CUDA's sync debug mode 'error' (after a step of each stage, which
+    fill the pool and warm the allocator), so any wait for the device raises. Not yet run: no GPU so far."""
+    rng = np.random.default_rng(0)
+    images, labels = rng.random((64, 8, 8, 1), dtype=np.float32), np.arange(64) % 4
+    trainer = Trainer(TrainConfig(warmup_epochs=1, width=4, batch_size=16, device="cuda", **case), images, labels,
+                      4, progress=False)
+    x, y = torch.randn(16, 1, 8, 8, device="cuda"), torch.arange(16, device="cuda") % 4
+    for epoch in (1, 2, 3):
+        if trainer.method is not None:
+            trainer._start_method_epoch(epoch)
+        trainer.train_step(x, y, epoch)
+    torch.cuda.synchronize()
+    mode = torch.cuda.get_sync_debug_mode()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for step in range(3):
+            trainer.train_step(x, y, 3, step)
+    finally:
+        torch.cuda.set_sync_debug_mode(mode)
+    torch.cuda.synchronize()
+
+
 def test_the_meta_device_catches_a_host_read():
     """The control: the host pool (boolean masks, nonzero) on meta tensors fails, so the test above can."""
     pool = FeaturePool(4, 3, warmup_epochs=1, device="meta")
