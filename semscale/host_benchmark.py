@@ -126,6 +126,8 @@ def allocator_run(steps: int, batch: int, glibc_default: bool, threads: int, fau
 
 
 def allocator_rows(cfg) -> list:
+    """The host-allocator row: the quick CNN's img/s with the Trainer's heap settings against glibc's default
+    (allocator_run, fresh processes in interleaved blocks) and each one's page faults per step."""
     spec = cfg["allocator"]
     faults = {"heap kept": [], "glibc default": []}
     loops = {name: partial(allocator_run, spec["steps"], spec["batch"], name == "glibc default",
