@@ -27,27 +27,43 @@ def init_from_env(backend: str | None = None) -> bool:
     return True
 
 
+def chunk_sizes(global_size: int, size: int) -> list[int]:
+    """The sizes of torch.tensor_split(global batch of global_size, size): the first global_size mod size chunks
+    hold one more."""
+    return [global_size // size + (r < global_size % size) for r in range(size)]
+
+
 def rank_chunk(indices: torch.Tensor) -> torch.Tensor:
     """This rank's contiguous share of a global batch of indices (sizes differ by at most one)."""
     rank, size = world()
     return torch.tensor_split(indices, size)[rank] if size > 1 else indices
 
 
-def gather_batch(features: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """All ranks' (features, labels) concatenated in rank order; unequal chunk sizes are padded and trimmed."""
+def gather_batch(features: torch.Tensor, labels: torch.Tensor,
+                 global_size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """All ranks' (features, labels) concatenated in rank order; unequal chunk sizes are padded and trimmed.
+
+    With `global_size` (the global batch's length, which every rank knows from the sampler) the chunk sizes are
+    computed, not exchanged: on GPUs, reading exchanged sizes back would make the host wait for the device every step.
+    """
     rank, size = world()
     if size == 1:
         return features, labels
-    count = torch.tensor([len(labels)], device=features.device)
-    counts = [torch.zeros_like(count) for _ in range(size)]
-    dist.all_gather(counts, count)
-    longest = int(max(c.item() for c in counts))
-    pad = longest - len(labels)
+    if global_size is None:
+        count = torch.tensor([len(labels)], device=features.device)
+        counts = [torch.zeros_like(count) for _ in range(size)]
+        dist.all_gather(counts, count)
+        keep = [int(c.item()) for c in counts]
+    else:
+        keep = chunk_sizes(global_size, size)
+        if keep[rank] != len(labels):
+            raise ValueError(f"gather_batch: rank {rank} holds {len(labels)} samples, but its share of a global "
+                             f"batch of {global_size} over {size} ranks is {keep[rank]}")
+    pad = max(keep) - len(labels)
     padded_f = torch.cat([features, features.new_zeros(pad, features.shape[1])])
     padded_l = torch.cat([labels, labels.new_zeros(pad)])
     all_f = [torch.empty_like(padded_f) for _ in range(size)]
     all_l = [torch.empty_like(padded_l) for _ in range(size)]
     dist.all_gather(all_f, padded_f.contiguous())
     dist.all_gather(all_l, padded_l.contiguous())
-    keep = [int(c.item()) for c in counts]
     return (torch.cat([f[:k] for f, k in zip(all_f, keep)]), torch.cat([l[:k] for l, k in zip(all_l, keep)]))

@@ -22,12 +22,25 @@ WORKER = textwrap.dedent("""
     rng = np.random.default_rng(0)
     features = torch.tensor(rng.normal(size=(600, 8)), dtype=torch.float32)
     labels = torch.tensor(rng.integers(0, 7, size=600))
-    pool = FeaturePool(7, 8, warmup_epochs=1, alpha=2.0)
+    exchanged, computed = (FeaturePool(7, 8, warmup_epochs=1, alpha=2.0) for _ in range(2))
+    calls, all_gather = {"exchanged": 0, "computed": 0}, dist.all_gather
     for step, batch in enumerate(torch.split(torch.arange(600), 37)):  # 37: chunks of unequal size
         mine = rank_chunk(batch)
-        f, l = gather_batch(features[mine], labels[mine])
-        pool.update(f.numpy(), l.numpy(), epoch=1 + step // 5)
-    json.dump(pool.weights().tolist(), open(sys.argv[1] + f".{rank}", "w"))
+        for pool, key, global_size in ((exchanged, "exchanged", None), (computed, "computed", len(batch))):
+            def counted(*args, key=key):
+                calls[key] += 1
+                return all_gather(*args)
+            dist.all_gather = counted
+            f, l = gather_batch(features[mine], labels[mine], global_size)
+            pool.update(f.numpy(), l.numpy(), epoch=1 + step // 5)
+    dist.all_gather = all_gather
+    try:  # a global size that gives neither rank its chunk: both refuse before any exchange
+        gather_batch(features[:5], labels[:5], 40)
+        refused = size == 1
+    except ValueError as error:
+        refused = "its share of a global batch of 40" in str(error)
+    json.dump({"exchanged": exchanged.weights().tolist(), "computed": computed.weights().tolist(),
+               "calls": calls, "refused": refused}, open(sys.argv[1] + f".{rank}", "w"))
     if size > 1:
         dist.destroy_process_group()
 """)
@@ -54,9 +67,24 @@ def test_two_ranks_equal_one_process(tmp_path):
     for p in procs:
         _, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
-    expected = json.load(open(tmp_path / "single.0"))
+    expected = json.load(open(tmp_path / "single.0"))["exchanged"]
     for r in range(2):
-        np.testing.assert_array_equal(json.load(open(tmp_path / f"ddp.{r}")), expected)
+        ddp = json.load(open(tmp_path / f"ddp.{r}"))
+        np.testing.assert_array_equal(ddp["exchanged"], expected)
+        np.testing.assert_array_equal(ddp["computed"], expected)
+        # 17 steps: sizes, features and labels exchanged; with the global size known, features and labels only
+        assert ddp["calls"] == {"exchanged": 3 * 17, "computed": 2 * 17}
+        assert ddp["refused"]
+
+
+def test_chunk_sizes_are_tensor_splits():
+    import torch
+
+    from semscale.distributed import chunk_sizes
+
+    for n in range(0, 40):
+        for size in range(1, 9):
+            assert chunk_sizes(n, size) == [len(c) for c in torch.tensor_split(torch.arange(n), size)], (n, size)
 
 
 TRAIN = textwrap.dedent("""
@@ -110,9 +138,13 @@ TRAIN_STREAMED = textwrap.dedent("""
     dataset = list_file_dataset(Path(sys.argv[1]), "ImageNet_LT_train.txt")
     config = TrainConfig(width=4, epochs=1, batch_size=8, warmup_epochs=1, weighting="dsb", workers=1, threads=1)
     trainer = Trainer(config, dataset, progress=False)
+    gathers, all_gather = [], torch.distributed.all_gather
+    torch.distributed.all_gather = lambda *args: gathers.append(1) or all_gather(*args)
     trainer.fit()
+    torch.distributed.all_gather = all_gather
     _, labels = trainer.pool.contents()
     json.dump({"pool_labels": labels.tolist(), "weights": trainer.pool.weights().tolist(),
+               "gathers": len(gathers), "steps": len(trainer.source),
                "device": str(trainer.device), "backend": torch.distributed.get_backend(),
                "param": float(next(trainer.network.parameters()).sum())}, open(sys.argv[2] + f".{world()[0]}", "w"))
 """)
@@ -137,5 +169,6 @@ def test_streamed_training_on_two_gloo_ranks(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     a, b = (json.load(open(tmp_path / f"out.{r}")) for r in range(2))
     assert a == b and a["device"] == "cpu" and a["backend"] == "gloo"
+    assert a["gathers"] == 2 * a["steps"]  # features and labels a step; fit gives the global size, none for sizes
     labels = list_file_dataset(root, "ImageNet_LT_train.txt").labels
     assert a["pool_labels"] == labels[epoch_order(len(labels), 0, 1).numpy()].tolist()

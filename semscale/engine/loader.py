@@ -18,6 +18,8 @@ import os
 import numpy as np
 import torch
 
+from ..distributed import chunk_sizes
+
 MASK64 = (1 << 64) - 1
 
 
@@ -77,11 +79,14 @@ class EpochBatchSampler(torch.utils.data.Sampler):
             else:
                 yield indices.tolist()
 
+    def global_sizes(self) -> list[int]:
+        """The length of each global batch of an epoch (the last one may be short)."""
+        return [min(self.batch_size, self.num_samples - start) for start in range(0, self.num_samples,
+                                                                                  self.batch_size)]
+
     def samples_this_rank(self) -> int:
-        """How many samples this rank sees an epoch (tensor_split gives the first b mod W chunks one more)."""
-        sizes = [min(self.batch_size, self.num_samples - start) for start in range(0, self.num_samples,
-                                                                                   self.batch_size)]
-        return sum(b // self.world_size + (self.rank < b % self.world_size) for b in sizes)
+        """How many samples this rank sees an epoch."""
+        return sum(chunk_sizes(b, self.world_size)[self.rank] for b in self.global_sizes())
 
 
 class SeededSamples(torch.utils.data.Dataset):

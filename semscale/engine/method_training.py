@@ -22,7 +22,7 @@ from .optim import build_optimizer, build_schedule
 class MethodTraining:
     """Mixed into Trainer: everything it does differently when config.method is set."""
 
-    def _method_step(self, images, labels, epoch, second):
+    def _method_step(self, images, labels, epoch, second, global_size=None):
         """base.py's step: output = method(features, labels[, second]); class-weighted per-sample terms + extras."""
         if second is not None:
             second = to_device(*second, self.device, self.channels_last)
@@ -31,7 +31,7 @@ class MethodTraining:
             output, pooled = self.model(images, labels, second, **inputs)
             started = time.perf_counter()
             if self.pool is not None:
-                self._pool_update(pooled, labels, epoch)
+                self._pool_update(pooled, labels, epoch, global_size)
             class_weights = self.weighting.class_weights(epoch)
             self.weighting_seconds += time.perf_counter() - started
             loss = method_loss(self.method, output, labels, class_weights)

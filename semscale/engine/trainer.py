@@ -152,18 +152,20 @@ class Trainer(MethodTraining):
 
     # ------------------------------------------------------------------ training
 
-    def _pool_update(self, pooled: torch.Tensor, labels: torch.Tensor, epoch: int) -> None:
-        features, all_labels = gather_batch(pooled.detach().float(), labels)
+    def _pool_update(self, pooled: torch.Tensor, labels: torch.Tensor, epoch: int, global_size=None) -> None:
+        features, all_labels = gather_batch(pooled.detach().float(), labels, global_size)
         self.pool.update(features, all_labels, epoch)
 
-    def train_step(self, images: torch.Tensor, labels: torch.Tensor, epoch: int, step: int = 0, second=None):
+    def train_step(self, images: torch.Tensor, labels: torch.Tensor, epoch: int, step: int = 0, second=None,
+                   global_size: int | None = None):
         """One iteration of Alg. 2 on this rank's share of a global batch: forward, pool update (all ranks'
         features), class weights, weighted loss, backward, optimizer step. Returns (detached loss, detached
         outputs, the labels accuracy is counted against), all on the device. `second`: a method's second batch
-        (images, labels), e.g. BBN's reversed sampler."""
+        (images, labels), e.g. BBN's reversed sampler. `global_size`: the global batch's length, so that torchrun's
+        ranks need not exchange their chunk sizes."""
         images, labels = to_device(images, labels, self.device, self.channels_last)
         if self.method is not None:
-            return self._method_step(images, labels, epoch, second)
+            return self._method_step(images, labels, epoch, second, global_size)
         if self.mixer is not None:
             rank = world()[0]
             # Drawn on the host whatever the device: lam and CutMix's box are host numbers, and drawing them on a GPU
@@ -176,7 +178,7 @@ class Trainer(MethodTraining):
             outputs, pooled = self.model(images)
             started = time.perf_counter()
             if self.pool is not None:
-                self._pool_update(pooled, labels, epoch)
+                self._pool_update(pooled, labels, epoch, global_size)
             class_weights = self.weighting.class_weights(epoch)
             self.weighting_seconds += time.perf_counter() - started
             if self.mixer is not None:
@@ -216,7 +218,7 @@ class Trainer(MethodTraining):
     def step(self, global_batch: torch.Tensor, epoch: int):
         """train_step on this rank's chunk of a global batch of indices (in-memory path; kept for bench_dsb)."""
         idx = rank_chunk(global_batch).to(self.source.images.device)
-        return self.train_step(self.source.images[idx], self.source.labels[idx], epoch)
+        return self.train_step(self.source.images[idx], self.source.labels[idx], epoch, global_size=len(global_batch))
 
     def fit(self, evaluate_fn=None, on_epoch=None) -> list[dict]:
         """Train to config.epochs; after each epoch evaluate_fn(trainer) -> dict joins the history record, the
@@ -241,9 +243,10 @@ class Trainer(MethodTraining):
             with tqdm(total=self.source.sampler.samples_this_rank(), unit="img", unit_scale=True, leave=False,
                       desc=f"epoch {epoch}/{config.epochs} {config.method or config.loss}+{config.weighting}",
                       disable=not self.progress or rank != 0) as bar:
-                batches = zip(self.source.batches(epoch), self._second_batches(epoch))
-                for step, ((images, labels), second) in enumerate(batches):
-                    loss, outputs, labels = self.train_step(images, labels, epoch, step, second)
+                sizes = self.source.sampler.global_sizes()
+                batches = zip(self.source.batches(epoch), self._second_batches(epoch), sizes)
+                for step, ((images, labels), second, global_size) in enumerate(batches):
+                    loss, outputs, labels = self.train_step(images, labels, epoch, step, second, global_size)
                     total_loss += loss.double()
                     if config.task == "classification":
                         tally(correct, seen, outputs, labels)
