@@ -28,7 +28,11 @@ class MethodTraining:
             second = to_device(*second, self.device, self.channels_last)
         with autocast(self.device, self.config.amp):
             inputs = {} if self.teacher is None else {"teacher_logits": self.teacher(images)}
-            output, pooled = self.model(images, labels, second, **inputs)
+            self._tell_global_size(global_size)
+            try:
+                output, pooled = self.model(images, labels, second, **inputs)
+            finally:
+                self._tell_global_size(None)  # a later call outside a step is one process's own batch
             started = time.perf_counter()
             if self.pool is not None:
                 self._pool_update(pooled, labels, epoch, global_size)
@@ -38,6 +42,12 @@ class MethodTraining:
         self._backward_and_step(loss)
         # IFL concatenates its second batch into the logits: accuracy counts the first batch's rows.
         return loss.detach(), output.logits[:len(labels)].detach(), labels
+
+    def _tell_global_size(self, size: int | None) -> None:
+        """The global batch's length for the method and any method it wraps (MBJ's base): memories gather with it."""
+        for module in self.method.modules():
+            if hasattr(module, "global_batch_size"):
+                module.global_batch_size = size
 
     def _method_teacher(self, channels: int, image_size):
         """DiVE's teacher network from its finished checkpoint (method option teacher_checkpoint), or None."""

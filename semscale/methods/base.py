@@ -33,6 +33,10 @@ Hooks with defaults (plain classification with a linear head):
   second_sampling_weights(epoch)   BBN's reversed branch: a second batch from another sampler, or None
   trains_backbone(epoch)           False in a decoupled second stage (cRT, LWS, RIDE's router): the backbone is frozen
 The engine calls on_epoch_start first each epoch: the other hooks may read the stage it sets (RIDE does).
+
+Under torchrun a method that keeps a memory of past batches (PaCo's queue, MBJ's memory) fills it from `gathered`:
+every rank's share of the global batch, so each rank's memory is what one process fed the global batches keeps
+(DDP also broadcasts rank 0's buffers each forward: equal memories make that harmless).
 """
 from __future__ import annotations
 
@@ -41,6 +45,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from ..distributed import gather_batch
 
 
 @dataclass
@@ -56,6 +62,8 @@ class Method(nn.Module):
 
     name = "ce"
     needs_counts_for = ""   # what the training class counts are for, in a method that cannot work without them
+    # The global batch's length this step, set by the engine before each training forward (None: ranks exchange it)
+    global_batch_size: int | None = None
 
     def __init__(self, feature_dim: int, num_classes: int, class_counts=None):
         super().__init__()
@@ -70,6 +78,11 @@ class Method(nn.Module):
 
     def forward(self, features: torch.Tensor, labels: torch.Tensor | None = None) -> MethodOutput:
         return MethodOutput(self.head(features))
+
+    def gathered(self, features: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Detached (features, labels) of every rank's share of this step's global batch, in rank order (this rank's
+        own outside torchrun)."""
+        return gather_batch(features.detach(), labels, self.global_batch_size)
 
     def per_sample_loss(self, output: MethodOutput, labels: torch.Tensor) -> torch.Tensor:
         """(B,) loss terms, one per sample: what a class weighting (CB, DSB) multiplies."""

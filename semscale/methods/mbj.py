@@ -19,7 +19,9 @@ No official code was found, so these are this module's assumptions (each an opti
     mean, the memory's terms scaled by `memory_weight` (1);
   * prototype memory (off by default, as the paper uses it for metric learning): every step, each class with
     p_c >= `prototype_threshold` stores its current classifier row (detached) in a ring of `prototype_memory` slots;
-  * randomness from the method's own generator (`seed`), so runs repeat.
+  * randomness from the method's own generator (`seed`), so runs repeat;
+  * under torchrun every rank stores the global batch and draws one process's replays, replaying its chunk of them,
+    so the memory and the draws are those of one process (Method.gathered).
 
 DSB: where the weights go and why. Every term is one feature's cross-entropy, batch or replayed, and a replayed
 feature is a (historical) sample of its class, so `per_sample_loss` returns the batch terms then the memory terms,
@@ -38,6 +40,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..distributed import rank_chunk
 from .base import Method, MethodOutput
 
 
@@ -102,7 +105,7 @@ class MBJ(Method):
         logits = self.classify(features)
         if labels is None or not self.training:
             return MethodOutput(logits)
-        replayed, replayed_labels = self._draw(self.replay or features.shape[0])
+        replayed, replayed_labels = self._draw(self._replay_count(features))
         extras = {"memory_logits": self.classify(replayed), "memory_labels": replayed_labels.to(labels.device)}
         self._store(features.detach(), labels)
         self._store_prototypes()
@@ -112,7 +115,7 @@ class MBJ(Method):
         output = self.base(features, labels) if labels is not None else self.base(features)
         if labels is None or not self.training:
             return output
-        replayed, replayed_labels = self._draw(self.replay or features.shape[0])
+        replayed, replayed_labels = self._draw(self._replay_count(features))
         if len(replayed_labels):
             replayed_labels = replayed_labels.to(labels.device)
             output.extras["memory_output"] = self.base(replayed, replayed_labels)
@@ -121,16 +124,23 @@ class MBJ(Method):
         return output
 
     # ---- memory
+    def _replay_count(self, features) -> int:
+        """How many memory features one process would replay this step (under torchrun each rank replays its share)."""
+        return self.replay or self.global_batch_size or features.shape[0]
+
     def _draw(self, count):
         slots = self.filled.flatten().nonzero().squeeze(1)
         if len(slots) == 0:
             return self.memory.new_zeros(0, self.feature_dim), torch.zeros(0, dtype=torch.long)
-        picks = slots.cpu()[torch.randint(len(slots), (count,), generator=self.generator)].to(slots.device)
+        # every rank draws the same `count` picks (the same generator, the same memory) and replays its chunk of them
+        picks = rank_chunk(torch.randint(len(slots), (count,), generator=self.generator))
+        picks = slots.cpu()[picks].to(slots.device)
         depth = self.memory.shape[1]
         return self.memory.flatten(0, 1)[picks], picks // depth
 
     @torch.no_grad()
     def _store(self, features, labels):
+        features, labels = self.gathered(features, labels)  # every rank stores the global batch, as one process does
         keep = torch.rand(len(labels), generator=self.generator).to(labels.device) < self.store_probability[labels]
         for feature, label in zip(features[keep], labels[keep]):
             slot = self.next_slot[label]

@@ -95,6 +95,7 @@ class PaCo(Method):
         size = self.queue.shape[0]
         if size == 0:
             return
+        embeddings, labels = self.gathered(embeddings, labels)  # under torchrun: every rank's, as one process's queue
         embeddings, labels = embeddings[-size:], labels[-size:]
         slots = (self.queue_pointer + torch.arange(len(labels), device=labels.device)) % size
         self.queue[slots], self.queue_labels[slots] = embeddings, labels
