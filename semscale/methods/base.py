@@ -34,7 +34,8 @@ Hooks with defaults (plain classification with a linear head):
   trains_backbone(epoch)           False in a decoupled second stage (cRT, LWS, RIDE's router): the backbone is frozen
 The engine calls on_epoch_start first each epoch: the other hooks may read the stage it sets (RIDE does).
 
-Under torchrun a method that keeps a memory of past batches (PaCo's queue, MBJ's memory) fills it from `gathered`:
+Under torchrun a method that keeps a memory or statistic of past batches (PaCo's queue, MBJ's memory, TDE's moving
+average, IFL's centres) updates it from `gathered`:
 every rank's share of the global batch, so each rank's memory is what one process fed the global batches keeps
 (DDP also broadcasts rank 0's buffers each forward: equal memories make that harmless).
 """
@@ -79,9 +80,11 @@ class Method(nn.Module):
     def forward(self, features: torch.Tensor, labels: torch.Tensor | None = None) -> MethodOutput:
         return MethodOutput(self.head(features))
 
-    def gathered(self, features: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def gathered(self, features: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Detached (features, labels) of every rank's share of this step's global batch, in rank order (this rank's
-        own outside torchrun)."""
+        own outside torchrun); labels None: zeros."""
+        if labels is None:
+            labels = torch.zeros(len(features), dtype=torch.long, device=features.device)
         return gather_batch(features.detach(), labels, self.global_batch_size)
 
     def per_sample_loss(self, output: MethodOutput, labels: torch.Tensor) -> torch.Tensor:

@@ -97,6 +97,7 @@ class IFL(BLSoftmax):
     def forward(self, features: torch.Tensor, labels: torch.Tensor | None = None, second=None) -> MethodOutput:
         """second: (features, labels) of the batch drawn by `second_sampling_weights` (the second environment);
         as in the release, the two batches are concatenated into one before the loss."""
+        environments = [(features, labels)] if second is None else [(features, labels), second]
         if second is not None:
             if labels is None:
                 raise ValueError("IFL: a second batch needs the first batch's labels")
@@ -107,8 +108,9 @@ class IFL(BLSoftmax):
             output.extras["features"] = features
             # advanced indexing copies: the loss sees the centres before this batch's step
             output.extras["centres"] = self.centres[labels]
-            if self.training:
-                self.step_centres(features.detach(), labels)
+            if self.training:  # under torchrun from every rank's share of both environments, as one process
+                gathered = [self.gathered(*environment) for environment in environments]
+                self.step_centres(torch.cat([f for f, _ in gathered]), torch.cat([y for _, y in gathered]))
         return output
 
     @torch.no_grad()

@@ -60,7 +60,8 @@ class TDE(Method):
         output = MethodOutput(logits)
         if self.training:
             with torch.no_grad():
-                self.direction.mul_(self.momentum).add_((1 - self.momentum) * features.detach().mean(0))
+                batch_mean = self.gathered(features, labels)[0].mean(0)  # under torchrun: the global batch's
+                self.direction.mul_(self.momentum).add_((1 - self.momentum) * batch_mean)
         else:
             output.extras["counterfactual"] = self.counterfactual(x, w)
         return output
