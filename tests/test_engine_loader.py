@@ -38,6 +38,10 @@ def test_ranks_split_each_global_batch_in_rank_order(world_size):
     for r in range(world_size):
         sampler = EpochBatchSampler(103, 10, seed=1, rank=r, world_size=world_size)
         assert sampler.samples_this_rank() == sum(map(len, shares[r]))
+        # every rank knows each whole global batch (Trainer.fit's host labels), without iterating
+        assert [b.tolist() for b in sampler.global_batches(5)] == whole
+        sampler.set_order(torch.arange(103).flip(0))  # a method's explicit order
+        assert torch.cat(sampler.global_batches(5)).tolist() == list(range(102, -1, -1))
     # 10 = 4 + 3 + 3 for three ranks, and the last batch of 3 is 1 + 1 + 1.
     if world_size == 3:
         assert [len(shares[r][0]) for r in range(3)] == [4, 3, 3] and [len(shares[r][-1]) for r in range(3)] == [1] * 3

@@ -69,6 +69,19 @@ def test_every_method_trains_with_and_without_dsb(method, weighting):
         assert not np.allclose(trainer.weighting.class_weights(2), 1.0)
 
 
+@pytest.mark.parametrize("options", [{"memory_per_class": 4}, {"base": "crt", "base_options": {"stage2_epochs": 1}}],
+                         ids=["mbj", "mbj-on-crt"])
+def test_fit_hands_mbj_each_global_batchs_labels_on_the_host(options):
+    """MBJ takes its memory's decisions from the host labels Trainer.fit gives every step (the epoch's order, cRT's
+    class-balanced stage-2 order included), never reading them back; on a CPU they are checked against the batch's."""
+    trainer, _, _ = trainer_for("mbj", "dsb", options=options)
+    method, given = trainer.method, []
+    check = method.labels_on_host
+    method.labels_on_host = lambda labels: given.append(method.global_labels is not None) or check(labels)
+    trainer.fit()
+    assert len(given) == 2 * len(trainer.source) and all(given)
+
+
 def test_default_config_key_is_unchanged_and_loss_conflict_is_refused():
     assert TrainConfig().key() == TrainConfig(method="", method_options={}).key()
     assert TrainConfig(method="bbn").key() != TrainConfig().key()

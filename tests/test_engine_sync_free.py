@@ -1,8 +1,7 @@
 """A training step reads nothing back to the host, so that on a GPU the host can queue the backward pass behind the
 forward (issue 9's img/s targets). Checked on torch's meta device, where tensors have shapes and no values: any
 host read (item, bool, a boolean mask, nonzero, bincount's size) raises there, in Python or inside an operator.
-
-MBJ is not in the list: its memory draw picks among the filled slots (`nonzero`), one read a step."""
+The steps get the global batch's host labels, as Trainer.fit gives them: MBJ decides its memory's slots from them."""
 import numpy as np
 import pytest
 import torch
@@ -23,11 +22,17 @@ CASES = [dict(weighting="dsb"), dict(weighting="dsb1"), dict(weighting="cb"), di
          dict(method="tde", weighting="dsb"), dict(method="ifl", weighting="dsb"),
          # epochs 4 with one stage-2 epoch: epoch 4 is cRT's / LWS's re-balanced classifier stage
          dict(method="crt", method_options={"stage2_epochs": 1}, epochs=4, weighting="dsb"),
-         dict(method="lws", method_options={"stage2_epochs": 1}, epochs=4, weighting="dsb")]
+         dict(method="lws", method_options={"stage2_epochs": 1}, epochs=4, weighting="dsb"),
+         dict(method="mbj", weighting="dsb"), dict(method="mbj", method_options={"replay": 5}, weighting="none"),
+         dict(method="mbj", method_options={"prototype_memory": 2}, weighting="dsb"),
+         dict(method="mbj", method_options={"base": "ride"}, weighting="dsb")]
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda case: "-".join(str(v) for k, v in case.items()
-                                                               if k != "method_options"))
+def case_id(case: dict) -> str:
+    return "-".join("+".join(v) if k == "method_options" else str(v) for k, v in case.items())
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_a_training_step_reads_nothing_back(monkeypatch, case):
     """Stages 1 to 3 (the pool filled, then re-weighting; a decoupled method's second stage too), and the epoch's
     accuracy tally, all on meta tensors."""
@@ -37,24 +42,26 @@ def test_a_training_step_reads_nothing_back(monkeypatch, case):
     trainer = Trainer(TrainConfig(warmup_epochs=1, width=4, batch_size=16, **case), images, labels, 4, progress=False)
     assert trainer.device.type == "meta"
     x, y = torch.randn(16, 1, 8, 8, device="meta"), torch.zeros(16, dtype=torch.int64, device="meta")
+    host_labels = torch.arange(16) % 4
     correct = torch.zeros(4, dtype=torch.long, device="meta")
     seen = torch.zeros_like(correct)
     second = (x, y) if case.get("method") in ("bbn", "ifl") else None
     for epoch in range(1, case.get("epochs", 3) + 1):
         if trainer.method is not None:
             trainer._start_method_epoch(epoch)
-        loss, outputs, batch_labels = trainer.train_step(x, y, epoch, second=second)
+        loss, outputs, batch_labels = trainer.train_step(x, y, epoch, second=second, global_labels=host_labels)
         if trainer.config.task == "classification":
             tally(correct, seen, outputs, batch_labels)
     assert loss.device.type == "meta"
 
 
 GPU_CASES = [dict(weighting="dsb"), dict(mix="cutmix", weighting="dsb"), dict(method="paco", weighting="dsb"),
-             dict(task="metric", loss="st", weighting="dsb")]
+             dict(task="metric", loss="st", weighting="dsb"), dict(method="mbj", weighting="dsb"),
+             dict(method="mbj", method_options={"prototype_memory": 2, "replay": 5}, weighting="dsb")]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU visible (SEMSCALE_TEST_GPU=1 shows one)")
-@pytest.mark.parametrize("case", GPU_CASES, ids=lambda case: "-".join(str(v) for v in case.values()))
+@pytest.mark.parametrize("case", GPU_CASES, ids=case_id)
 def test_a_training_step_on_a_gpu_never_synchronises(case):
     """The same on a real GPU: stage-3 steps under CUDA's sync debug mode 'error' (after a step of each stage, which
     fill the pool and warm the allocator), so any wait for the device raises. Not yet run: no GPU so far."""
@@ -63,16 +70,17 @@ def test_a_training_step_on_a_gpu_never_synchronises(case):
     trainer = Trainer(TrainConfig(warmup_epochs=1, width=4, batch_size=16, device="cuda", **case), images, labels,
                       4, progress=False)
     x, y = torch.randn(16, 1, 8, 8, device="cuda"), torch.arange(16, device="cuda") % 4
+    host_labels = torch.arange(16) % 4
     for epoch in (1, 2, 3):
         if trainer.method is not None:
             trainer._start_method_epoch(epoch)
-        trainer.train_step(x, y, epoch)
+        trainer.train_step(x, y, epoch, global_labels=host_labels)
     torch.cuda.synchronize()
     mode = torch.cuda.get_sync_debug_mode()
     torch.cuda.set_sync_debug_mode("error")
     try:
         for step in range(3):
-            trainer.train_step(x, y, 3, step)
+            trainer.train_step(x, y, 3, step, global_labels=host_labels)
     finally:
         torch.cuda.set_sync_debug_mode(mode)
     torch.cuda.synchronize()

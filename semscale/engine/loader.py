@@ -65,10 +65,14 @@ class EpochBatchSampler(torch.utils.data.Sampler):
     def __len__(self) -> int:
         return -(-self.num_samples // self.batch_size)
 
+    def global_batches(self, epoch: int) -> tuple[torch.Tensor, ...]:
+        """Every rank's indices of each global batch of `epoch` (the explicit order when one is set for it)."""
+        order = self.order if self.order is not None else epoch_order(self.num_samples, self.seed, epoch)
+        return torch.split(order, self.batch_size)
+
     def rank_indices(self):
         """This rank's index tensors, one per global batch, for the current epoch."""
-        order = self.order if self.order is not None else epoch_order(self.num_samples, self.seed, self.epoch)
-        for global_batch in torch.split(order, self.batch_size):
+        for global_batch in self.global_batches(self.epoch):
             yield torch.tensor_split(global_batch, self.world_size)[self.rank] if self.world_size > 1 \
                 else global_batch
 

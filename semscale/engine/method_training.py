@@ -22,20 +22,20 @@ from .optim import build_optimizer, build_schedule
 class MethodTraining:
     """Mixed into Trainer: everything it does differently when config.method is set."""
 
-    def _method_step(self, images, labels, epoch, second, global_size=None):
+    def _method_step(self, images, labels, epoch, second, global_labels=None):
         """base.py's step: output = method(features, labels[, second]); class-weighted per-sample terms + extras."""
         if second is not None:
             second = to_device(*second, self.device, self.channels_last)
         with autocast(self.device, self.config.amp):
             inputs = {} if self.teacher is None else {"teacher_logits": self.teacher(images)}
-            self._tell_global_size(global_size)
+            self._tell_global_batch(global_labels)
             try:
                 output, pooled = self.model(images, labels, second, **inputs)
             finally:
-                self._tell_global_size(None)  # a later call outside a step is one process's own batch
+                self._tell_global_batch(None)  # a later call outside a step is one process's own batch
             started = time.perf_counter()
             if self.pool is not None:
-                self._pool_update(pooled, labels, epoch, global_size)
+                self._pool_update(pooled, labels, epoch, global_labels)
             class_weights = self.weighting.class_weights(epoch)
             self.weighting_seconds += time.perf_counter() - started
             loss = method_loss(self.method, output, labels, class_weights)
@@ -43,11 +43,13 @@ class MethodTraining:
         # IFL concatenates its second batch into the logits: accuracy counts the first batch's rows.
         return loss.detach(), output.logits[:len(labels)].detach(), labels
 
-    def _tell_global_size(self, size: int | None) -> None:
-        """The global batch's length for the method and any method it wraps (MBJ's base): memories gather with it."""
+    def _tell_global_batch(self, labels: torch.Tensor | None) -> None:
+        """The global batch's host labels (and length) for the method and any method it wraps (MBJ's base): memories
+        gather with the length, and MBJ keeps its memory's bookkeeping on the host with the labels."""
         for module in self.method.modules():
             if hasattr(module, "global_batch_size"):
-                module.global_batch_size = size
+                module.global_batch_size, module.global_labels = (None, None) if labels is None else \
+                    (len(labels), labels)
 
     def _method_teacher(self, channels: int, image_size):
         """DiVE's teacher network from its finished checkpoint (method option teacher_checkpoint), or None."""

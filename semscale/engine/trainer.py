@@ -152,25 +152,24 @@ class Trainer(MethodTraining):
 
     # ------------------------------------------------------------------ training
 
-    def _pool_update(self, pooled: torch.Tensor, labels: torch.Tensor, epoch: int, global_size=None) -> None:
+    def _pool_update(self, pooled: torch.Tensor, labels: torch.Tensor, epoch: int, global_labels=None) -> None:
+        global_size = None if global_labels is None else len(global_labels)  # None: the ranks exchange their sizes
         features, all_labels = gather_batch(pooled.detach().float(), labels, global_size)
         self.pool.update(features, all_labels, epoch)
 
     def train_step(self, images: torch.Tensor, labels: torch.Tensor, epoch: int, step: int = 0, second=None,
-                   global_size: int | None = None):
-        """One iteration of Alg. 2 on this rank's share of a global batch: forward, pool update (all ranks'
-        features), class weights, weighted loss, backward, optimizer step. Returns (detached loss, detached
-        outputs, the labels accuracy is counted against), all on the device. `second`: a method's second batch
-        (images, labels), e.g. BBN's reversed sampler. `global_size`: the global batch's length, so that torchrun's
-        ranks need not exchange their chunk sizes."""
+                   global_labels: torch.Tensor | None = None):
+        """One iteration of Alg. 2 on this rank's share of a global batch: forward, pool update (all ranks' features),
+        class weights, weighted loss, backward, optimizer step; returns the detached loss and outputs and the labels
+        accuracy counts against, on the device. `second`: a method's second batch (images, labels), e.g. BBN's.
+        `global_labels`: every rank's labels of the global batch, on the host: no size exchange, no read-back."""
         images, labels = to_device(images, labels, self.device, self.channels_last)
         if self.method is not None:
-            return self._method_step(images, labels, epoch, second, global_size)
+            return self._method_step(images, labels, epoch, second, global_labels)
         if self.mixer is not None:
-            rank = world()[0]
             # Drawn on the host whatever the device: lam and CutMix's box are host numbers, and drawing them on a GPU
             # would make the host wait for the device every step (the same draws as before on a CPU run).
-            generator = torch.Generator().manual_seed(derived_seed(self.config.seed, epoch, step, rank, 1))
+            generator = torch.Generator().manual_seed(derived_seed(self.config.seed, epoch, step, world()[0], 1))
             images, labels_a, labels_b, lam = self.mixer(images, labels, generator)
             # The pool stores a mixed image under its majority class: the label holding the larger share.
             labels = labels_a if lam >= 0.5 else labels_b
@@ -178,7 +177,7 @@ class Trainer(MethodTraining):
             outputs, pooled = self.model(images)
             started = time.perf_counter()
             if self.pool is not None:
-                self._pool_update(pooled, labels, epoch, global_size)
+                self._pool_update(pooled, labels, epoch, global_labels)
             class_weights = self.weighting.class_weights(epoch)
             self.weighting_seconds += time.perf_counter() - started
             if self.mixer is not None:
@@ -218,7 +217,8 @@ class Trainer(MethodTraining):
     def step(self, global_batch: torch.Tensor, epoch: int):
         """train_step on this rank's chunk of a global batch of indices (in-memory path; kept for bench_dsb)."""
         idx = rank_chunk(global_batch).to(self.source.images.device)
-        return self.train_step(self.source.images[idx], self.source.labels[idx], epoch, global_size=len(global_batch))
+        return self.train_step(self.source.images[idx], self.source.labels[idx], epoch,
+                               global_labels=self.labels[global_batch])
 
     def fit(self, evaluate_fn=None, on_epoch=None) -> list[dict]:
         """Train to config.epochs; after each epoch evaluate_fn(trainer) -> dict joins the history record, the
@@ -243,10 +243,10 @@ class Trainer(MethodTraining):
             with tqdm(total=self.source.sampler.samples_this_rank(), unit="img", unit_scale=True, leave=False,
                       desc=f"epoch {epoch}/{config.epochs} {config.method or config.loss}+{config.weighting}",
                       disable=not self.progress or rank != 0) as bar:
-                sizes = self.source.sampler.global_sizes()
-                batches = zip(self.source.batches(epoch), self._second_batches(epoch), sizes)
-                for step, ((images, labels), second, global_size) in enumerate(batches):
-                    loss, outputs, labels = self.train_step(images, labels, epoch, step, second, global_size)
+                global_labels = (self.labels[batch] for batch in self.source.sampler.global_batches(epoch))
+                batches = zip(self.source.batches(epoch), self._second_batches(epoch), global_labels)
+                for step, ((images, labels), second, global_labels) in enumerate(batches):
+                    loss, outputs, labels = self.train_step(images, labels, epoch, step, second, global_labels)
                     total_loss += loss.double()
                     if config.task == "classification":
                         tally(correct, seen, outputs, labels)

@@ -63,8 +63,10 @@ class Method(nn.Module):
 
     name = "ce"
     needs_counts_for = ""   # what the training class counts are for, in a method that cannot work without them
-    # The global batch's length this step, set by the engine before each training forward (None: ranks exchange it)
+    # This step's global batch, set by the engine before each training forward: its length (None: the ranks exchange
+    # it) and every rank's labels of it on the host (None: a method that needs them reads them back from the device)
     global_batch_size: int | None = None
+    global_labels: torch.Tensor | None = None
 
     def __init__(self, feature_dim: int, num_classes: int, class_counts=None):
         super().__init__()
@@ -86,6 +88,16 @@ class Method(nn.Module):
         if labels is None:
             labels = torch.zeros(len(features), dtype=torch.long, device=features.device)
         return gather_batch(features.detach(), labels, self.global_batch_size)
+
+    def labels_on_host(self, gathered_labels: torch.Tensor) -> torch.Tensor:
+        """The labels `gathered` returned, on the host: the engine's copy (no wait for the device), else read back."""
+        if self.global_labels is None:
+            return gathered_labels.cpu()
+        if len(self.global_labels) != len(gathered_labels) or gathered_labels.device.type == "cpu" and \
+                not torch.equal(self.global_labels, gathered_labels):  # checked where it costs no wait
+            raise ValueError(f"{type(self).__name__}: the engine's host labels of the global batch "
+                             f"({len(self.global_labels)}) are not the batch's ({len(gathered_labels)} gathered)")
+        return self.global_labels
 
     def per_sample_loss(self, output: MethodOutput, labels: torch.Tensor) -> torch.Tensor:
         """(B,) loss terms, one per sample: what a class weighting (CB, DSB) multiplies."""

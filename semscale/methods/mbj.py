@@ -23,6 +23,11 @@ No official code was found, so these are this module's assumptions (each an opti
   * under torchrun every rank stores the global batch and draws one process's replays, replaying its chunk of them,
     so the memory and the draws are those of one process (Method.gathered).
 
+On a GPU the step waits for nothing: which slots are filled and which come next is kept on the host as well (read
+from the buffers once, after construction or a load), the store's and the draw's decisions are taken there from the
+engine's host labels (Method.global_labels), and the device only copies features into and out of the chosen slots.
+So the memory's buffers change by training or by load_state_dict, which renews the host copies; not by hand.
+
 DSB: where the weights go and why. Every term is one feature's cross-entropy, batch or replayed, and a replayed
 feature is a (historical) sample of its class, so `per_sample_loss` returns the batch terms then the memory terms,
 `loss_labels` their classes, and the DSB weight of each term's class multiplies it: a replayed tail feature counts
@@ -79,6 +84,8 @@ class MBJ(Method):
         self.register_buffer("prototype_filled", torch.zeros(num_classes, prototype_memory, dtype=torch.bool))
         self.prototype_threshold, self.prototype_slot = prototype_threshold, 0
         self.generator = torch.Generator().manual_seed(seed)
+        self._host = None
+        self._host_state()  # host copies of the buffers the step decides from, taken while they are on the host
 
     def get_extra_state(self):
         """The replay/store generator's state and the prototype ring's slot travel with the state dict, so a
@@ -88,12 +95,22 @@ class MBJ(Method):
     def set_extra_state(self, state) -> None:
         self.generator.set_state(state["generator"])
         self.prototype_slot = int(state["prototype_slot"])
+        self._host = None  # the loaded buffers replace what the host copies held
+
+    def _host_state(self) -> dict:
+        """Host copies of the filled flags (flat), the next slots, the store probabilities and whether a prototype is
+        stored, read from the buffers on first use (one wait, after construction or a load), then kept in step."""
+        if self._host is None:
+            self._host = {"filled": self.filled.flatten().cpu().clone(), "next_slot": self.next_slot.tolist(),
+                          "probability": self.store_probability.cpu().clone(),
+                          "prototypes": bool(self.prototype_filled.any())}
+        return self._host
 
     # ---- logits
     def classify(self, features):
         """Current classifier logits; with a prototype memory, log-sum-exp over each class's current and stored rows."""
         logits = self.head(features)
-        if not self.prototype_filled.any():
+        if not self.prototypes.shape[1] or not self._host_state()["prototypes"]:
             return logits
         stored = torch.einsum("bd,cmd->bcm", features, self.prototypes) + self.head.bias[None, :, None]
         stored = stored.masked_fill(~self.prototype_filled[None], float("-inf"))
@@ -106,7 +123,8 @@ class MBJ(Method):
         if labels is None or not self.training:
             return MethodOutput(logits)
         replayed, replayed_labels = self._draw(self._replay_count(features))
-        extras = {"memory_logits": self.classify(replayed), "memory_labels": replayed_labels.to(labels.device)}
+        extras = {"memory_logits": self.classify(replayed),
+                  "memory_labels": replayed_labels.to(labels.device, non_blocking=True)}
         self._store(features.detach(), labels)
         self._store_prototypes()
         return MethodOutput(logits, extras)
@@ -117,7 +135,7 @@ class MBJ(Method):
             return output
         replayed, replayed_labels = self._draw(self._replay_count(features))
         if len(replayed_labels):
-            replayed_labels = replayed_labels.to(labels.device)
+            replayed_labels = replayed_labels.to(labels.device, non_blocking=True)
             output.extras["memory_output"] = self.base(replayed, replayed_labels)
             output.extras["memory_labels"] = replayed_labels
         self._store(features.detach(), labels)
@@ -129,32 +147,53 @@ class MBJ(Method):
         return self.replay or self.global_batch_size or features.shape[0]
 
     def _draw(self, count):
-        slots = self.filled.flatten().nonzero().squeeze(1)
+        """Replayed (features on the device, their labels on the host), uniformly over the filled slots."""
+        slots = self._host_state()["filled"].nonzero().squeeze(1)
         if len(slots) == 0:
             return self.memory.new_zeros(0, self.feature_dim), torch.zeros(0, dtype=torch.long)
         # every rank draws the same `count` picks (the same generator, the same memory) and replays its chunk of them
-        picks = rank_chunk(torch.randint(len(slots), (count,), generator=self.generator))
-        picks = slots.cpu()[picks].to(slots.device)
-        depth = self.memory.shape[1]
-        return self.memory.flatten(0, 1)[picks], picks // depth
+        picks = slots[rank_chunk(torch.randint(len(slots), (count,), generator=self.generator))]
+        rows = self.memory.flatten(0, 1)[picks.to(self.memory.device, non_blocking=True)]
+        return rows, picks // self.memory.shape[1]
 
     @torch.no_grad()
     def _store(self, features, labels):
+        """Each kept feature goes to its class's next slot, first in first out, as a loop over the batch would."""
         features, labels = self.gathered(features, labels)  # every rank stores the global batch, as one process does
-        keep = torch.rand(len(labels), generator=self.generator).to(labels.device) < self.store_probability[labels]
-        for feature, label in zip(features[keep], labels[keep]):
-            slot = self.next_slot[label]
-            self.memory[label, slot], self.filled[label, slot] = feature, True
-            self.next_slot[label] = (slot + 1) % self.memory.shape[1]
+        host, depth = self._host_state(), self.memory.shape[1]
+        host_labels = self.labels_on_host(labels)
+        keep = torch.rand(len(host_labels), generator=self.generator) < host["probability"][host_labels]
+        written = {}  # flat slot -> batch row; a later row of the same slot replaces an earlier one
+        next_slot = host["next_slot"]
+        for row, label in zip(keep.nonzero().squeeze(1).tolist(), host_labels[keep].tolist()):
+            written[label * depth + next_slot[label]] = row
+            next_slot[label] = (next_slot[label] + 1) % depth
+        if not written:
+            return
+        slots, rows = torch.tensor(list(written)), torch.tensor(list(written.values()))
+        host["filled"][slots] = True
+        device = self.memory.device
+        slots, rows = slots.to(device, non_blocking=True), rows.to(device, non_blocking=True)
+        self.memory.view(-1, self.feature_dim).index_copy_(0, slots, features[rows].to(self.memory.dtype))
+        self.filled.view(-1)[slots] = True
+        self.next_slot.copy_(torch.tensor(next_slot), non_blocking=True)
 
     @torch.no_grad()
     def _store_prototypes(self):
         if self.prototypes.shape[1] == 0:
             return
-        tail = self.store_probability >= self.prototype_threshold
-        self.prototypes[tail, self.prototype_slot] = self.head.weight[tail].detach()
-        self.prototype_filled[tail, self.prototype_slot] = True
-        self.prototype_slot = (self.prototype_slot + 1) % self.prototypes.shape[1]
+        host, slot = self._host_state(), self.prototype_slot
+        tail = host["probability"] >= self.prototype_threshold
+        if tail.any():  # decided on the host, so the device is never asked which rows
+            written = torch.zeros(self.prototypes.shape[:2], dtype=torch.bool)
+            written[tail, slot] = True
+            written = written.to(self.prototypes.device, non_blocking=True)
+            # Out of place: this step's logits were computed from the ring as it was, and their backward pass needs
+            # it (written in place, the next backward failed: "modified by an inplace operation").
+            self.prototypes = torch.where(written[..., None], self.head.weight.detach()[:, None], self.prototypes)
+            self.prototype_filled |= written
+            host["prototypes"] = True
+        self.prototype_slot = (slot + 1) % self.prototypes.shape[1]
 
     # ---- loss
     def per_sample_loss(self, output, labels):

@@ -83,8 +83,9 @@ def _mbj_on_ride(**ride):
     method = MBJ(4, 3, [6, 3, 1], memory_per_class=1, memory_weight=0.5, base="ride",
                  base_options={"num_experts": 2, "reweight_epoch": 1, "router_epochs": 1, **ride}).double()
     stored = torch.randn(3, 4, dtype=torch.float64)
-    with torch.no_grad():   # one known feature a class in the memory, so a replayed label names its feature
-        method.memory[:, 0], method.filled[:, 0] = stored, True
+    state = method.state_dict()  # one known feature a class in the memory, so a replayed label names its feature
+    state["memory"][:, 0], state["filled"][:, 0] = stored, True
+    method.load_state_dict(state)  # the route that also renews MBJ's host copies of its buffers
     return method, stored
 
 
@@ -128,3 +129,86 @@ def test_mbj_base_refusals():
         MBJ(4, 3, [6, 3, 1], prototype_memory=2, base="ride")
     with pytest.raises(ValueError, match="does not wrap itself"):
         MBJ(4, 3, [6, 3, 1], base="mbj")
+
+
+# ---- the memory's bookkeeping on the host (a GPU step waits for nothing), against a plain loop
+
+def _stored_by_a_loop(method, features, labels):
+    """MBJ's store as a loop over the batch (each kept feature to its class's next slot, first in first out), on
+    copies of the buffers, with the keep draws the method's generator is about to make."""
+    memory, filled, next_slot = method.memory.clone(), method.filled.clone(), method.next_slot.clone()
+    generator = torch.Generator()
+    generator.set_state(method.generator.get_state())
+    keep = torch.rand(len(labels), generator=generator) < method.store_probability[labels]
+    depth = memory.shape[1]
+    for feature, label, kept in zip(features, labels.tolist(), keep.tolist()):
+        if kept:
+            slot = int(next_slot[label])
+            memory[label, slot], filled[label, slot] = feature, True
+            next_slot[label] = (slot + 1) % depth
+    return memory, filled, next_slot
+
+
+def test_store_matches_a_loop_over_the_batch_when_a_class_wraps_its_ring():
+    method = MBJ(3, 3, [100, 3, 1], memory_per_class=3, store_power=0.5, seed=4)
+    generator = torch.Generator().manual_seed(0)
+    for size in (12, 20, 7):   # 20 samples of 3 classes: the rarer classes wrap their 3 slots within one batch
+        features = torch.randn(size, 3, generator=generator)
+        labels = torch.randint(3, (size,), generator=generator)
+        memory, filled, next_slot = _stored_by_a_loop(method, features, labels)
+        method._store(features, labels)
+        assert torch.equal(method.memory, memory) and torch.equal(method.filled, filled)
+        assert torch.equal(method.next_slot, next_slot)
+    assert method.filled[2].all() and not method.filled.all()   # the rare class filled, the head class not yet
+
+
+def test_draw_is_uniform_over_the_filled_slots_in_slot_order():
+    method = MBJ(2, 2, [1, 1], memory_per_class=3, replay=4, seed=1)
+    method._store(torch.arange(8.0).reshape(4, 2), torch.tensor([1, 0, 1, 1]))  # slots (1,0) (0,0) (1,1) (1,2)
+    generator = torch.Generator()
+    generator.set_state(method.generator.get_state())
+    filled_slots = [1 * 3 + 0, 0 * 3 + 0, 1 * 3 + 1, 1 * 3 + 2]
+    expected = [sorted(filled_slots)[i] for i in torch.randint(4, (4,), generator=generator).tolist()]
+    rows, replayed_labels = method._draw(4)
+    assert replayed_labels.tolist() == [slot // 3 for slot in expected]
+    assert torch.equal(rows, method.memory.flatten(0, 1)[expected])
+
+
+def test_host_copies_follow_a_loaded_state():
+    trained = MBJ(3, 2, [1, 1], memory_per_class=2, seed=2)
+    trained._store(torch.randn(3, 3), torch.tensor([0, 1, 1]))
+    fresh = MBJ(3, 2, [1, 1], memory_per_class=2, seed=9)
+    fresh.load_state_dict(trained.state_dict())
+    features, labels = torch.randn(2, 3), torch.tensor([0, 0])
+    memory, filled, next_slot = _stored_by_a_loop(trained, features, labels)
+    fresh._store(features, labels)   # continues from the loaded next slots, not from its own empty memory
+    assert torch.equal(fresh.memory, memory) and torch.equal(fresh.next_slot, next_slot)
+    assert torch.equal(fresh.filled, filled)
+
+
+def test_engine_host_labels_must_be_the_batchs():
+    method = MBJ(3, 2, [1, 1], memory_per_class=2)
+    method.global_labels = torch.tensor([0, 1, 1])
+    with pytest.raises(ValueError, match="host labels"):
+        method._store(torch.randn(3, 3), torch.tensor([0, 1, 0]))
+    with pytest.raises(ValueError, match="host labels"):
+        method._store(torch.randn(2, 3), torch.tensor([0, 1]))
+
+
+def test_prototype_memory_trains_step_after_step_keeping_each_steps_rows():
+    """The ring written by one step's forward must not break that step's backward (it did, from the second step)."""
+    torch.manual_seed(0)
+    method = MBJ(3, 2, [4, 1], memory_per_class=2, prototype_memory=3, prototype_threshold=0.5)
+    optimizer = torch.optim.SGD(method.parameters(), lr=0.5)
+    rows = []
+    for step in range(4):
+        rows.append(method.head.weight.detach().clone())   # the weights this step's forward sees
+        features, labels = torch.randn(4, 3), torch.tensor([0, 1, 1, 0])
+        out = method(features, labels)
+        optimizer.zero_grad()
+        method.per_sample_loss(out, labels).mean().backward()
+        optimizer.step()
+    # class 1 (p = 1) keeps the rows of steps 3, 1, 2 in slots 0, 1, 2; class 0 (p = 1/4) none
+    assert torch.equal(method.prototypes[1], torch.stack([rows[3][1], rows[1][1], rows[2][1]]))
+    assert method.prototype_filled[1].all() and not method.prototype_filled[0].any()
+    assert not torch.equal(rows[3], rows[0])   # the head did learn, so the ring's rows differ
