@@ -203,7 +203,7 @@ def test_prototype_memory_trains_step_after_step_keeping_each_steps_rows():
     rows = []
     for step in range(4):
         rows.append(method.head.weight.detach().clone())   # the weights this step's forward sees
-        features, labels = torch.randn(4, 3), torch.tensor([0, 1, 1, 0])
+        features, labels = torch.randn(4, 3, requires_grad=True), torch.tensor([0, 1, 1, 0])  # a backbone's output
         out = method(features, labels)
         optimizer.zero_grad()
         method.per_sample_loss(out, labels).mean().backward()
