@@ -25,7 +25,9 @@ CASES = [dict(weighting="dsb"), dict(weighting="dsb1"), dict(weighting="cb"), di
          dict(method="lws", method_options={"stage2_epochs": 1}, epochs=4, weighting="dsb"),
          dict(method="mbj", weighting="dsb"), dict(method="mbj", method_options={"replay": 5}, weighting="none"),
          dict(method="mbj", method_options={"prototype_memory": 2}, weighting="dsb"),
-         dict(method="mbj", method_options={"base": "ride"}, weighting="dsb")]
+         dict(method="mbj", method_options={"base": "ride"}, weighting="dsb"),
+         # DiVE's frozen teacher on the backbone's 128 features (width 4)
+         dict(method="dive", method_options={"teacher": torch.nn.Linear(128, 4)}, weighting="dsb")]
 
 
 def case_id(case: dict) -> str:
