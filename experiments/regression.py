@@ -242,20 +242,43 @@ def compare_folders(committed: Path, rerun: Path, folders: list[str], per_seed: 
     return compared, rows
 
 
+def identical_tables(committed: Path, rerun: Path, folders: list[str]) -> tuple[int, list[str]]:
+    """(tables in both trees, the FOLDER/TABLE.csv of those whose bytes differ): the same seed on the same machine kind
+    should give the same file, so "identical" is stronger than "within tolerance". Timing folders are left out."""
+    tables, differing = 0, []
+    for folder in folders:
+        if folder.split("-")[0] in TIMING_FOLDERS:
+            continue
+        for table in sorted((Path(committed) / folder).glob("*.csv")):
+            other = Path(rerun) / folder / table.name
+            if other.exists():
+                tables += 1
+                if table.read_bytes() != other.read_bytes():
+                    differing.append(f"{folder}/{table.name}")
+    return tables, differing
+
+
 NOTE = ("Tolerances: experiments/regression.py (the committed seed interval for trained numbers, one seed: 5% "
         "relative; numbers written as text count as trained, plus one unit of their last printed digit, and a mean "
         "or bound printed with its interval may move by sqrt(2) x the committed half-width; float rtol 1e-6 for "
         "deterministic ones; timings are not compared).")
 
 
-def report(compared: int, moved: list[dict], what: str, stem: Path | None = None) -> str:
-    """Print (and with `stem`, write stem.csv and stem.md) a comparison's differences; returns its title."""
+def report(compared: int, moved: list[dict], what: str, stem: Path | None = None,
+           identical: tuple[int, list[str]] | None = None) -> str:
+    """Print (and with `stem`, write stem.csv and stem.md) a comparison's differences; returns its title. With
+    `identical` (identical_tables' answer) the title also says how many tables are byte for byte the same."""
     import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from semscale.report import markdown_table, write_table
 
     title = f"{what}: {compared} numbers compared, {len(moved)} moved beyond their tolerance or changed"
+    if identical is not None:
+        tables, differing = identical
+        title += f"; {tables - len(differing)} of {tables} tables byte-identical"
+        if differing:
+            title += f" (differ: {', '.join(differing)})"
     if stem is not None:
         write_table(moved, COLUMNS, stem, title=title, note=NOTE)
     print(title)
@@ -280,7 +303,7 @@ def main(argv=None) -> int:
             parser.error(f"{folder}: not a folder; give two results folders")
     folders = sorted(p.name for p in args.committed.iterdir() if p.is_dir() and p.name not in ("timing",))
     compared, moved = compare_folders(args.committed, args.rerun, folders)
-    report(compared, moved, args.title, args.out)
+    report(compared, moved, args.title, args.out, identical_tables(args.committed, args.rerun, folders))
     return 1 if moved else 0
 
 

@@ -9,7 +9,8 @@ folder; the report collects their checks. --strict exits 1 when any check is not
 --compare reruns the experiments into a fresh folder with a fresh model cache (nothing reused), leaves results/
 untouched, and reports every number that moved beyond its tolerance from the committed results beside the paper's
 value (experiments/regression.py: the committed seed interval for trained numbers, a float tolerance for
-deterministic ones) and every claim whose verdict changed; COMPARE.md / COMPARE.csv in the rerun folder. It exits 1
+deterministic ones) and every claim whose verdict changed, and how many tables are byte for byte the same (the same
+seeds on the same machine kind should give the same files); COMPARE.md / COMPARE.csv in the rerun folder. It exits 1
 when anything moved.
 """
 import argparse
@@ -211,7 +212,7 @@ def run_experiments(selected, results: Path, profile: str, env=None) -> list[dic
 
 def compare(selected, committed: Path, profile: str, rerun: Path | None, keep_cache: bool) -> int:
     """Rerun into `rerun` (a fresh folder) with a fresh model cache, then report what moved from `committed`."""
-    from regression import compare_folders, report
+    from regression import compare_folders, identical_tables, report
 
     rerun = Path(rerun) if rerun else Path(tempfile.mkdtemp(prefix=f"semscale-rerun-{profile}-"))
     env = dict(os.environ)
@@ -227,7 +228,7 @@ def compare(selected, committed: Path, profile: str, rerun: Path | None, keep_ca
     folders = [output_dir(rerun, name, profile).name for name, _, _ in selected]
     compared, moved = compare_folders(committed, rerun, folders)
     report(compared, moved, f"Regression check ({profile}): rerun at `{git_commit()}` against {committed}",
-           rerun / "COMPARE")
+           rerun / "COMPARE", identical_tables(committed, rerun, folders))
     print(f"comparison: {rerun / 'COMPARE.md'}")
     failed = any(o["status"] == "failed" for o in outcomes)
     return 1 if moved or failed else 0
