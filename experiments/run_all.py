@@ -9,8 +9,8 @@ folder; the report collects their checks. --strict exits 1 when any check is not
 --compare reruns the experiments into a fresh folder with a fresh model cache (nothing reused), leaves results/
 untouched, and reports every number that moved beyond its tolerance from the committed results beside the paper's
 value (experiments/regression.py: the committed seed interval for trained numbers, a float tolerance for
-deterministic ones) and every claim whose verdict changed, and how many tables are byte for byte the same (the same
-seeds on the same machine kind should give the same files); COMPARE.md / COMPARE.csv in the rerun folder. It exits 1
+deterministic ones) and every claim whose verdict changed, and how many tables are the same cell for cell, timing
+columns aside (the same seeds on the same machine kind should give the same cells); COMPARE.md / COMPARE.csv in the rerun folder. It exits 1
 when anything moved.
 """
 import argparse
