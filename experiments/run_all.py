@@ -10,8 +10,8 @@ folder; the report collects their checks. --strict exits 1 when any check is not
 untouched, and reports every number that moved beyond its tolerance from the committed results beside the paper's
 value (experiments/regression.py: the committed seed interval for trained numbers, a float tolerance for
 deterministic ones) and every claim whose verdict changed, and how many tables are the same cell for cell, timing
-columns aside (the same seeds on the same machine kind should give the same cells); COMPARE.md / COMPARE.csv in the rerun folder. It exits 1
-when anything moved.
+columns aside (the same seeds on the same machine kind should give the same cells); COMPARE.md / COMPARE.csv in the
+rerun folder. It exits 1 when anything moved.
 """
 import argparse
 import csv
