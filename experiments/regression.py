@@ -249,8 +249,8 @@ def identical_tables(committed: Path, rerun: Path, folders: list[str]) -> tuple[
     def cells(path: Path) -> list[list[str]]:
         with open(path, newline="") as handle:
             rows = list(csv.reader(handle))
-        keep = [i for i, name in enumerate(rows[0] if rows else []) if name not in TIMING_COLUMNS]
-        return [[row[i] if i < len(row) else None for i in keep] + row[len(rows[0]):] for row in rows]
+        timing = {i for i, name in enumerate(rows[0] if rows else []) if name in TIMING_COLUMNS}
+        return [[cell for i, cell in enumerate(row) if i not in timing] for row in rows]
 
     tables, differing = 0, []
     for folder in folders:
