@@ -8,7 +8,7 @@ folder; the report collects their checks. --strict exits 1 when any check is not
 
 --compare reruns the experiments into a fresh folder with a fresh model cache (nothing reused), leaves results/
 untouched, and reports every number that moved beyond its tolerance from the committed results beside the paper's
-value (experiments/regression.py: the committed seed interval for trained numbers, a float tolerance for
+value (semscale/regression.py: the committed seed interval for trained numbers, a float tolerance for
 deterministic ones) and every claim whose verdict changed, and how many tables are the same cell for cell, timing
 columns aside (the same seeds on the same machine kind should give the same cells); COMPARE.md / COMPARE.csv in the
 rerun folder. It exits 1 when anything moved.
@@ -212,7 +212,7 @@ def run_experiments(selected, results: Path, profile: str, env=None) -> list[dic
 
 def compare(selected, committed: Path, profile: str, rerun: Path | None, keep_cache: bool) -> int:
     """Rerun into `rerun` (a fresh folder) with a fresh model cache, then report what moved from `committed`."""
-    from regression import compare_folders, identical_tables, report
+    from semscale.regression import compare_folders, identical_tables, report
 
     rerun = Path(rerun) if rerun else Path(tempfile.mkdtemp(prefix=f"semscale-rerun-{profile}-"))
     env = dict(os.environ)

@@ -47,7 +47,7 @@ def dataset_fingerprint(dataset) -> str:
 # Modules that cannot change what a model learns: the dataset readers (their output is covered by the dataset's
 # content fingerprint), the command line, reporting, claim statistics and experiment plumbing.
 NOT_TRAINING = ("data/", "cli.py", "report.py", "experiment.py", "stats.py", "__init__.py", "__main__.py",
-                "validation.py", "selection.py", "sets.py", "evaluate.py")
+                "validation.py", "selection.py", "sets.py", "evaluate.py", "regression.py")
 
 
 def training_code_files() -> list[Path]:

@@ -1,4 +1,5 @@
-"""Regression checks (experiments/regression.py, run_all.py --compare) on constructed results folders."""
+"""Regression checks (semscale/regression.py; experiments/regression.py and run_all.py --compare use it) on
+constructed results folders."""
 import csv
 import shutil
 import subprocess
@@ -10,7 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "experiments"))
 
-import regression  # noqa: E402
+from semscale import regression  # noqa: E402
 from machine_pins import kind_folders  # noqa: E402
 
 

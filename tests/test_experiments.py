@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "experiments"))
 
 from machine_pins import folder_for, kind_folders, unpinned_reason  # noqa: E402
-from regression import compare_folders  # noqa: E402
+from semscale.regression import compare_folders  # noqa: E402
 from run_all import EXPERIMENTS, FOLDERS, failure_line  # noqa: E402
 
 
@@ -56,7 +56,7 @@ def moved_lines(moved: list[dict]) -> str:
 
 
 def test_smoke_outputs_match_this_machine_kinds_pins(smoke_run):
-    """Every number of every smoke table within its tolerance of tests/pinned/<this kind>/smoke (experiments/
+    """Every number of every smoke table within its tolerance of tests/pinned/<this kind>/smoke (semscale/
     regression.py, per seed: rtol 1e-4 for trained numbers, 1e-6 for deterministic ones; timings aside), every verdict
     the same. Trained numbers are pinned per machine kind (tests/machine_pins.py); an unpinned kind skips."""
     _, results = smoke_run
